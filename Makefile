@@ -1,0 +1,45 @@
+# One command per habit. Every target works on a fresh machine (it installs what it needs).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.stack/bin:$(PATH)
+STACK_ENV = set -a; source .stack/env; set +a
+
+.PHONY: setup up down status demo deliver test lint sanity unit integration bench requirements clean
+
+setup:                      ## host packages, pinned venv, collection link
+	hack/setup.sh
+
+up: setup                   ## start (or confirm) the local stack
+	$(PY) hack/stack.py up --skip-packages
+
+down:                       ## stop the local stack
+	python3 hack/stack.py down
+
+status:
+	python3 hack/stack.py status
+
+demo: up                    ## the main job: build, test and deliver the example shop to the local context
+	$(STACK_ENV); ansible-playbook -i inventories/local playbooks/site.yml
+
+test: up lint sanity unit integration   ## everything CI runs
+
+lint: setup                 ## ruff + ansible-lint (production profile)
+	ruff check .
+	ansible-lint --offline --profile production
+
+sanity: setup               ## ansible-test sanity on a copy at ansible_collections/slipway/platform
+	hack/sanity.sh
+
+unit: setup
+	$(PY) -m pytest tests/unit -q
+
+integration: up
+	$(STACK_ENV); $(PY) -m pytest tests/integration -q
+
+bench: up                   ## benchmarks: ratios against kubectl, kubernetes.core.k8s, docker build
+	$(STACK_ENV); for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+requirements:               ## re-pin requirements.txt from requirements.in
+	$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze | sed '1i # Pinned Python tools for Slipway (generated from requirements.in by `make requirements`; Python 3.11).' > requirements.txt

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepare a fresh machine for Slipway: host packages, the pinned Python venv, the collection link.
+# Idempotent: a second run only checks. Nothing here needs anything but apt, PyPI and the Go proxy.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${SLIPWAY_STACK_DIR:-$ROOT/.stack}"
+VENV="$ROOT/.venv"
+cd "$ROOT"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+python3 hack/stack.py packages
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+stamp="$VENV/.requirements.sha256"
+want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing pinned Python tools (requirements.txt)"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -r requirements.txt
+  echo "$want" > "$stamp"
+else
+  say "Python tools up to date"
+fi
+
+# Ansible and the tests find this repository as the collection slipway.platform through this link.
+mkdir -p "$STATE/collections/ansible_collections/slipway"
+ln -sfn "$ROOT" "$STATE/collections/ansible_collections/slipway/platform"
+say "collection slipway.platform linked from $STATE/collections"

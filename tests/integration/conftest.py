@@ -1,0 +1,59 @@
+"""Integration tests run against the real local stack, started once per session by hack/stack.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_env(path: Path) -> dict:
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export ") and "=" in line and "$PATH" not in line:
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip().strip('"')
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack() -> dict:
+    """Start (or confirm) the local stack and return its environment (DOCKER_HOST, KUBECONFIG, ...)."""
+    result = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "up", "--skip-packages"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"the local stack did not come up:\n{result.stdout}\n{result.stderr}")
+    state = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack"))
+    env = _read_env(state / "env")
+    env["PATH"] = f"{state / 'bin'}:{os.environ['PATH']}"
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack_dir(stack) -> Path:
+    return Path(stack["SLIPWAY_STACK_DIR"])
+
+
+@pytest.fixture(scope="session")
+def kubectl(stack):
+    """Run kubectl as the admin identity; returns CompletedProcess (text)."""
+    def run(*args, identity="admin", check=True, input=None):
+        kubeconfig = Path(stack["SLIPWAY_STACK_DIR"]) / "kube" / f"{identity}.kubeconfig"
+        return subprocess.run(["kubectl", f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
+                              check=check, input=input)
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker(stack):
+    """Run the docker CLI against the stack's engine; returns CompletedProcess (text)."""
+    def run(*args, check=True, input=None):
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, input=input,
+                              env=dict(os.environ, DOCKER_HOST=stack["DOCKER_HOST"]))
+    return run
