@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Build the local images that service templates use as real dependencies and runtimes, from Debian
+# packages only, because nothing can be pulled from a registry here:
+#
+#   slipway/postgres:15       PostgreSQL 15 server + client (entrypoint: init on first start, run *.sql once)
+#   slipway/redis:7           Redis 7 server
+#   slipway/python:bookworm   Python 3 with the drivers the backend and worker templates use
+#                             (psycopg2, redis) and pyflakes for their style test
+#
+# Each image is a debootstrapped minbase tree with the packages included, then `docker import`ed: the
+# host fetches the .deb files (so builds need no network inside a container), and one package cache is
+# shared between the three trees. An image that already exists is kept (cached by presence); pass
+# --force to rebuild. Needs root (debootstrap), DOCKER_HOST pointing at the engine, and ~40 s per image.
+#
+#   hack/deps-images.sh [--force] [postgres|redis|python ...]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${SLIPWAY_STACK_DIR:-$ROOT/.stack}"
+BUILD="$STATE/build/deps"
+CACHE="$STATE/build/apt-cache"
+LOG="$STATE/logs/deps-images.log"
+SUITE=bookworm
+
+say() { printf '[deps-images] %s\n' "$*"; }
+
+force=false
+wanted=()
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=true ;;
+    postgres|redis|python) wanted+=("$arg") ;;
+    *) echo "usage: $0 [--force] [postgres|redis|python ...]" >&2; exit 2 ;;
+  esac
+done
+[ ${#wanted[@]} -gt 0 ] || wanted=(postgres redis python)
+
+# The mirror apt is configured with (the stack's debian base image is made from the same one).
+mirror() {
+  local uri
+  uri="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1 || true)"
+  [ -n "$uri" ] || uri="$(awk '/^deb / && !/security/ {for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; exit}}' /etc/apt/sources.list 2>/dev/null || true)"
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# build_image REF PACKAGES IMPORT-CHANGES... : debootstrap, run the image's setup hook, import.
+build_image() {
+  local ref="$1" packages="$2" name="$3"; shift 3
+  if ! $force && docker image inspect "$ref" >/dev/null 2>&1; then
+    say "$ref: cached"
+    return
+  fi
+  local tree="$BUILD/$name" started=$SECONDS
+  rm -rf "$tree"
+  mkdir -p "$tree" "$CACHE" "$(dirname "$LOG")"
+  say "$ref: debootstrap --include=$packages (log: $LOG)"
+  debootstrap --variant=minbase --cache-dir="$CACHE" --include="$packages" "$SUITE" "$tree" "$(mirror)" >>"$LOG" 2>&1
+  "setup_$name" "$tree"
+  # Trim what a container never reads; copyright files stay (licence checks read them).
+  rm -rf "$tree"/usr/share/man/* "$tree"/usr/share/info/* "$tree"/usr/share/locale/* \
+    "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin "$tree"/var/cache/debconf/*-old
+  local changes=()
+  for change in "$@"; do changes+=(--change "$change"); done
+  tar -C "$tree" -c . | docker import "${changes[@]}" \
+    --change "LABEL org.opencontainers.image.description=\"$name from Debian $SUITE packages: $packages\"" \
+    - "$ref" >>"$LOG"
+  rm -rf "$tree"
+  say "$ref: built in $((SECONDS - started)) s"
+}
+
+setup_postgres() {
+  local tree="$1"
+  # The package's postinst made a default cluster under /etc and /var/lib; the entrypoint makes its own.
+  rm -rf "$tree"/etc/postgresql/15 "$tree"/var/lib/postgresql/15
+  install -d -o "$(chroot "$tree" id -u postgres)" -g "$(chroot "$tree" id -g postgres)" -m 0700 \
+    "$tree/var/lib/postgresql/data"
+  install -d -o "$(chroot "$tree" id -u postgres)" -g "$(chroot "$tree" id -g postgres)" -m 0775 \
+    "$tree/var/run/postgresql" "$tree/docker-entrypoint-initdb.d"
+  cat > "$tree/usr/local/bin/postgres-entrypoint" <<'SH'
+#!/bin/sh
+# Initialise the cluster on first start (POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, then every
+# /docker-entrypoint-initdb.d/*.sql once), then run the server in the foreground on every interface
+# of the container. Same contract as the community postgres image, for the parts the templates use.
+set -eu
+PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+BIN=/usr/lib/postgresql/15/bin
+user="${POSTGRES_USER:-postgres}"
+db="${POSTGRES_DB:-$user}"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  pwfile="$(mktemp)"
+  printf '%s\n' "${POSTGRES_PASSWORD:-postgres}" > "$pwfile"
+  "$BIN/initdb" -D "$PGDATA" -U "$user" --pwfile="$pwfile" -E UTF8 --locale=C \
+    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  rm -f "$pwfile"
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  "$BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  if [ "$db" != postgres ]; then
+    psql -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
+  fi
+  for script in /docker-entrypoint-initdb.d/*.sql; do
+    [ -e "$script" ] || continue
+    echo "postgres-entrypoint: running $script"
+    psql -v ON_ERROR_STOP=1 -U "$user" -d "$db" -f "$script" >/dev/null
+  done
+  "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+fi
+exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
+SH
+  chmod 0755 "$tree/usr/local/bin/postgres-entrypoint"
+}
+
+setup_redis() {
+  local tree="$1"
+  install -d -o "$(chroot "$tree" id -u redis)" -g "$(chroot "$tree" id -g redis)" -m 0750 "$tree/data"
+}
+
+setup_python() {
+  local tree="$1"
+  # The same unprivileged user as slipway/busybox, so templates share one USER line.
+  chroot "$tree" groupadd --gid 10001 app
+  chroot "$tree" useradd --uid 10001 --gid 10001 --create-home --shell /bin/sh app
+}
+
+for name in "${wanted[@]}"; do
+  case "$name" in
+    postgres)
+      build_image slipway/postgres:15 postgresql postgres \
+        'USER postgres' 'ENV PGDATA=/var/lib/postgresql/data' \
+        'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        'EXPOSE 5432' 'ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]' 'CMD []' ;;
+    redis)
+      build_image slipway/redis:7 redis-server redis \
+        'USER redis' 'WORKDIR /data' 'EXPOSE 6379' \
+        'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--save", ""]' ;;
+    python)
+      build_image slipway/python:bookworm python3,python3-psycopg2,python3-redis,python3-pyflakes python \
+        'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1' 'CMD ["python3"]' ;;
+  esac
+done

@@ -1,0 +1,3 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Service templates: plan and write a generated service without overwriting local edits."""
