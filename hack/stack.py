@@ -707,7 +707,15 @@ def write_env_file() -> None:
     (STATE / "env").write_text("\n".join(lines) + "\n")
 
 
-def components() -> list[tuple[str, bool, str]]:
+def real_node():
+    """The real node (kubelet + containerd) lives in hack/realnode.py; it reuses this module's helpers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import realnode  # noqa: PLC0415 - optional part of the stack, loaded only when asked for
+
+    return realnode
+
+
+def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
     own_docker = running_pid("dockerd") is not None
     host = docker_host()
     return [
@@ -722,6 +730,7 @@ def components() -> list[tuple[str, bool, str]]:
         ("kube-scheduler", (PKI / "ca.crt").exists() and https_ok(PORTS["scheduler"], "/healthz"),
          f"127.0.0.1:{PORTS['scheduler']}"),
         ("kwok", running_pid("kwok") is not None and port_open(PORTS["kwok"]), f"127.0.0.1:{PORTS['kwok']}"),
+        *(real_node().components() if with_real_node or (RUN / "real-node").exists() else []),
     ]
 
 
@@ -743,7 +752,7 @@ def cmd_up(args) -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     for folder in (LOGS, RUN, SECRETS):
         folder.mkdir(parents=True, exist_ok=True)
-    if all(ok for _, ok, _ in components()) and not args.rebuild:
+    if all(ok for _, ok, _ in components(args.real_node)) and not args.rebuild:
         write_env_file()
         say(f"stack already up; nothing to do (state in {STATE}). Use it with: source {STATE / 'env'}")
         return 0
@@ -762,6 +771,8 @@ def cmd_up(args) -> int:
         ensure_scheduler()
         ensure_kwok(args.nodes)
         ensure_bootstrap()
+        if args.real_node:
+            real_node().up()
     except StepFailed as failure:
         say(f"FAILED: {failure}")
         return 1
@@ -781,6 +792,8 @@ def cmd_packages(_args) -> int:
 
 
 def cmd_down(_args) -> int:
+    if (RUN / "real-node").exists() or (STATE / "realnode").exists():
+        real_node().down()
     order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]
     stopped = [name for name in order if stop_daemon(name)]
     if running_pid("dockerd"):
@@ -802,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--nodes", type=int, default=int(os.environ.get("SLIPWAY_KWOK_NODES", "3")))
     up.add_argument("--skip-packages", action="store_true", help="do not check or install apt packages")
     up.add_argument("--rebuild", action="store_true", help="run every step even when all components answer")
+    up.add_argument("--real-node", action="store_true",
+                    default=os.environ.get("SLIPWAY_REAL_NODE", "") not in ("", "0", "false"),
+                    help="also run one real node: kubelet + containerd (hack/realnode.py)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything up started").set_defaults(func=cmd_down)
     sub.add_parser("status", help="show which components answer").set_defaults(func=cmd_status)

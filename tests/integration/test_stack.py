@@ -1,0 +1,156 @@
+"""The local stack is real: each test drives one component the way Slipway will, and checks the effect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _registry_login(docker, stack_dir: Path, registry: str) -> None:
+    password = (stack_dir / "secrets" / "registry-password").read_text().strip()
+    docker("login", "--username", "slipway", "--password-stdin", registry, input=password)
+
+
+def test_second_up_changes_nothing_and_says_so(stack):
+    result = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "up", "--skip-packages"],
+                            capture_output=True, text=True, check=True)
+    assert "already up; nothing to do" in result.stdout
+
+
+def test_status_reports_every_component_up(stack):
+    result = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "status"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    for component in ("docker", "registry", "etcd", "kube-apiserver", "kube-controller-manager",
+                      "kube-scheduler", "kwok"):
+        assert f"{component}" in result.stdout
+    assert " down " not in result.stdout
+
+
+def test_docker_builds_and_runs_on_the_offline_base(docker, tmp_path):
+    marker = uuid.uuid4().hex
+    (tmp_path / "Dockerfile").write_text(f"FROM slipway/busybox:stable\nRUN echo {marker} > /marker\n"
+                                         'CMD ["cat", "/marker"]\n')
+    tag = f"slipway-test/stack-build:{marker[:12]}"
+    docker("build", "-q", "-t", tag, str(tmp_path))
+    try:
+        assert docker("run", "--rm", tag).stdout.strip() == marker
+    finally:
+        docker("rmi", "-f", tag, check=False)
+
+
+def test_debian_base_has_python_for_ansible(docker):
+    out = docker("run", "--rm", "slipway/debian:bookworm", "python3", "-c", "import apt; print('ok')").stdout
+    assert out.strip() == "ok"
+
+
+def test_registry_push_delete_and_pull_back(docker, stack, stack_dir, tmp_path):
+    registry = stack["SLIPWAY_REGISTRY"]
+    marker = uuid.uuid4().hex
+    (tmp_path / "Dockerfile").write_text(f"FROM slipway/busybox:stable\nRUN echo {marker} > /marker\n")
+    ref = f"{registry}/stack-test/roundtrip:{marker[:12]}"
+    docker("build", "-q", "-t", ref, str(tmp_path))
+    _registry_login(docker, stack_dir, registry)
+    docker("push", ref)
+    local_id = docker("image", "inspect", "-f", "{{.Id}}", ref).stdout.strip()
+    docker("rmi", "-f", ref)
+    assert docker("image", "inspect", ref, check=False).returncode != 0
+    docker("pull", ref)
+    assert docker("image", "inspect", "-f", "{{.Id}}", ref).stdout.strip() == local_id
+    assert docker("run", "--rm", ref, "cat", "/marker").stdout.strip() == marker
+    docker("rmi", "-f", ref, check=False)
+
+
+def test_registry_refuses_anonymous_pushes(stack):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{stack['SLIPWAY_REGISTRY']}/v2/", timeout=5)  # noqa: S310
+    assert refused.value.code == 401
+
+
+def test_api_server_serves_tls_with_its_own_ca(stack_dir):
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context()  # the system trust store does not know the stack's CA
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen("https://127.0.0.1:6443/readyz", context=context, timeout=5)  # noqa: S310
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+
+
+def test_deployment_rolls_out_on_kwok_nodes(kubectl):
+    namespace = f"stack-test-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", namespace)
+    try:
+        deployment = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "127.0.0.1:5001/none/web:1"}]},
+                },
+            },
+        }
+        kubectl("apply", "--server-side", "-f", "-", input=json.dumps(deployment))
+        kubectl("-n", namespace, "rollout", "status", "deployment/web", "--timeout=90s")
+        replicasets = json.loads(kubectl("-n", namespace, "get", "replicasets", "-o", "json").stdout)["items"]
+        assert len(replicasets) == 1
+        assert replicasets[0]["metadata"]["ownerReferences"][0]["name"] == "web"
+        pods = json.loads(kubectl("-n", namespace, "get", "pods", "-o", "json").stdout)["items"]
+        assert len(pods) == 3
+        for pod in pods:
+            assert pod["spec"]["nodeName"].startswith("kwok-node-"), "the scheduler placed the pod"
+            assert pod["status"]["phase"] == "Running"
+            ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+            assert ready["Ready"] == "True"
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_deployer_is_refused_outside_its_namespaces(kubectl):
+    allowed = kubectl("auth", "can-i", "create", "deployments", "-n", "shop", identity="deployer", check=False)
+    assert allowed.stdout.strip() == "yes"
+    refused = kubectl("-n", "kube-system", "get", "secrets", identity="deployer", check=False)
+    assert refused.returncode != 0
+    assert "Forbidden" in refused.stderr
+    cluster_wide = kubectl("create", "clusterrolebinding", "escalate", "--clusterrole=cluster-admin",
+                           "--user=slipway:deployer", identity="deployer", check=False)
+    assert cluster_wide.returncode != 0
+    assert "forbidden" in cluster_wide.stderr.lower()
+
+
+def test_audit_log_records_requests_without_secret_bodies(kubectl, stack_dir):
+    name = f"audit-{uuid.uuid4().hex[:8]}"
+    sentinel = f"sentinel-{uuid.uuid4().hex}"
+    kubectl("-n", "shop", "create", "configmap", name, "--from-literal=k=v", identity="deployer")
+    kubectl("-n", "shop", "create", "secret", "generic", name, f"--from-literal=password={sentinel}",
+            identity="deployer")
+    try:
+        audit = stack_dir / "logs" / "audit.log"
+        deadline = time.monotonic() + 15
+        found = False
+        while time.monotonic() < deadline and not found:
+            for line in audit.read_text().splitlines()[-5000:]:
+                event = json.loads(line)
+                if (event.get("objectRef", {}).get("name") == name and event.get("verb") == "create"
+                        and event["objectRef"].get("resource") == "configmaps"):
+                    assert event["user"]["username"] == "slipway:deployer"
+                    found = True
+            time.sleep(0.5)
+        assert found, "the audit log recorded the deployer's create"
+        assert sentinel not in audit.read_text(), "secret values never reach the audit log"
+    finally:
+        kubectl("-n", "shop", "delete", "configmap,secret", name, check=False)
