@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HTTP routes of the backend; every answer is JSON."""
+
+import json
+import re
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from shop_backend.store import InvalidOrder, Store, UnknownOrder
+
+FULFIL = re.compile(r"^/api/orders/(\d+)/fulfil$")
+MAX_BODY = 64 * 1024
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "shop-backend/1.0"
+    store = None
+
+    def log_message(self, fmt, *args):  # one line per request on stderr, without the date noise
+        self.server.log(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}")
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise InvalidOrder("request body too large")
+        try:
+            return json.loads(self.rfile.read(length) or b"null")
+        except ValueError as exc:
+            raise InvalidOrder(f"body is not JSON: {exc}") from None
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path == "/healthz":
+            return self.reply(200, {"status": "ok"})
+        if url.path == "/api/products":
+            return self.reply(200, {"products": self.store.products()})
+        if url.path == "/api/orders":
+            status = parse_qs(url.query).get("status", [None])[0]
+            try:
+                return self.reply(200, {"orders": self.store.orders(status)})
+            except InvalidOrder as exc:
+                return self.reply(400, {"error": str(exc)})
+        return self.reply(404, {"error": f"no route {url.path}"})
+
+    def do_POST(self):
+        url = urlsplit(self.path)
+        try:
+            if url.path == "/api/orders":
+                body = self.read_json()
+                items = body.get("items") if isinstance(body, dict) else None
+                return self.reply(201, self.store.create_order(items))
+            match = FULFIL.match(url.path)
+            if match:
+                return self.reply(200, self.store.fulfil(int(match.group(1))))
+        except InvalidOrder as exc:
+            return self.reply(400, {"error": str(exc)})
+        except UnknownOrder:
+            return self.reply(404, {"error": "no such order"})
+        return self.reply(404, {"error": f"no route {url.path}"})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, store=None, log=None):
+        handler = type("BoundHandler", (Handler,), {"store": store or Store()})
+        super().__init__(address, handler)
+        self.log = log or (lambda line: None)

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``python3 -m shop_worker [--once | --check-heartbeat SECONDS]``; configured by environment."""
+
+import argparse
+import os
+import signal
+import sys
+
+from shop_worker.client import Backend
+from shop_worker.worker import heartbeat_age, run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="shop_worker")
+    parser.add_argument("--once", action="store_true", help="run one cycle and exit")
+    parser.add_argument("--check-heartbeat", type=float, metavar="SECONDS",
+                        help="exit 0 when the last good cycle is younger than SECONDS (probes)")
+    args = parser.parse_args(argv)
+    heartbeat = os.environ.get("HEARTBEAT_FILE", "/tmp/heartbeat")
+    if args.check_heartbeat is not None:
+        age = heartbeat_age(heartbeat)
+        return 0 if age is not None and age < args.check_heartbeat else 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    backend = Backend(os.environ.get("BACKEND_URL", "http://backend:8080"))
+    interval = float(os.environ.get("POLL_SECONDS", "2"))
+    return run(backend, interval, heartbeat, lambda line: print(line, flush=True), once=args.once)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
