@@ -1,0 +1,178 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of ``slipway.platform.deliver``: read each system's ``slipway.yml``, render its templates
+with the task's variables (vault included), run the module, show progress and a closing summary table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+
+import yaml
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+from ansible.utils.display import Display
+
+display = Display()
+
+MODULE = "slipway.platform.deliver"
+RENDER_ONLY = ("ecosystem_root", "images", "system_tags", "registry", "values")
+TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
+PLAIN_SUFFIXES = (".yaml", ".yml")
+
+
+def image_reference(name, images, registry, tag):
+    """The reference an image is delivered by: the build report's (by digest) first, else registry/name:tag."""
+    if images.get(name):
+        return images[name]
+    if not registry:
+        raise AnsibleActionFail(f"image {name!r} is not in the build report (images) and no registry is set")
+    tag = str(tag or "latest")
+    return f"{registry}/{name}@{tag}" if tag.startswith("sha256:") else f"{registry}/{name}:{tag}"
+
+
+def load_description(root, name):
+    path = os.path.join(root, name, "slipway.yml")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            description = yaml.safe_load(handle)
+    except OSError as exc:
+        raise AnsibleActionFail(f"system {name}: cannot read {path}: {exc.strerror} "
+                                f"(is {name!r} in slipway_systems and slipway_ecosystem_root right?)") from None
+    except yaml.YAMLError as exc:
+        raise AnsibleActionFail(f"system {name}: {path} is not valid YAML: {exc}") from None
+    if not isinstance(description, dict):
+        raise AnsibleActionFail(f"system {name}: {path} must be a mapping (see docs/architecture.md)")
+    if description.get("name", name) != name:
+        raise AnsibleActionFail(f"system {name}: {path} names itself {description.get('name')!r}; "
+                                "the folder name and 'name' must agree")
+    images = description.get("images") or []
+    if not isinstance(images, list) or not all(isinstance(i, dict) and i.get("name") for i in images):
+        raise AnsibleActionFail(f"system {name}: 'images' in {path} must be a list of mappings with a 'name'")
+    return path, description
+
+
+def git_sha(folder):
+    try:
+        out = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        try:
+            if args.get("rendered") is None:
+                args["rendered"] = self.render(args, task_vars)
+        except AnsibleActionFail as exc:
+            return dict(result, failed=True, msg=str(exc.message if hasattr(exc, "message") else exc))
+        for key in RENDER_ONLY:
+            args.pop(key, None)
+        handle, progress_path = tempfile.mkstemp(prefix="slipway-progress-", suffix=".log")
+        os.close(handle)
+        args["progress_file"] = progress_path
+        stop = threading.Event()
+        tail = threading.Thread(target=self._tail, args=(progress_path, stop), daemon=True)
+        tail.start()
+        try:
+            outcome = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        finally:
+            stop.set()
+            tail.join(timeout=5)
+            os.unlink(progress_path)
+        outcome.pop("invocation", None)  # the rendered documents (secrets included) never reach the output
+        self.summary(outcome)
+        result.update(outcome)
+        return result
+
+    def _tail(self, path, stop):
+        """Show progress lines as the module writes them (the module runs on this controller)."""
+        position = 0
+        while True:
+            finished = stop.wait(0.3)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                    position = handle.tell()
+            except OSError:
+                chunk = ""
+            for line in chunk.splitlines():
+                display.display(f"  slipway: {line}")
+            if finished:
+                return
+
+    def render(self, args, task_vars):
+        root = args.get("ecosystem_root") or task_vars.get("slipway_ecosystem_root")
+        names = args.get("systems")
+        if not root:
+            raise AnsibleActionFail("ecosystem_root (slipway_ecosystem_root) is required to render the systems")
+        if not isinstance(names, list) or not names:
+            raise AnsibleActionFail("systems must be a non-empty list of system names (slipway_systems)")
+        images, tags = args.get("images") or {}, args.get("system_tags") or {}
+        values = args.get("values") or {}
+        rendered = []
+        for name in names:
+            path, description = load_description(root, str(name))
+            folder = os.path.dirname(path)
+            system_images = {i["name"]: image_reference(i["name"], images, args.get("registry"), tags.get(name))
+                             for i in description.get("images") or []}
+            manifests = os.path.join(folder, description.get("manifests") or "deploy")
+            if not os.path.isdir(manifests):
+                raise AnsibleActionFail(f"system {name}: manifests folder {manifests} does not exist "
+                                        f"(set 'manifests' in {path})")
+            template_vars = dict(task_vars, system=description, images=system_images, context=args.get("context"),
+                                 values=values.get(name) or {})
+            documents = []
+            files = sorted(f for f in os.listdir(manifests) if f.endswith(TEMPLATE_SUFFIXES + PLAIN_SUFFIXES))
+            if not files:
+                raise AnsibleActionFail(f"system {name}: no *.yaml.j2 / *.yml.j2 templates in {manifests}")
+            for filename in files:
+                documents.extend(self.render_file(name, os.path.join(manifests, filename), template_vars, root))
+            rendered.append({"name": name, "namespace": description.get("namespace"),
+                             "depends_on": description.get("depends_on") or [], "images": system_images,
+                             "git_sha": git_sha(folder), "documents": documents})
+        return rendered
+
+    def render_file(self, system, path, template_vars, root):
+        relative = os.path.relpath(path, root)
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        if path.endswith(TEMPLATE_SUFFIXES):
+            templar = self._templar.copy_with_new_env(searchpath=[os.path.dirname(path)],
+                                                      available_variables=template_vars)
+            try:
+                text = templar.template(trust_as_template(text), escape_backslashes=False)
+            except AnsibleError as exc:
+                raise AnsibleActionFail(f"system {system}: cannot render {relative}: {exc.message}") from None
+        try:
+            parsed = list(yaml.safe_load_all(str(text)))
+        except yaml.YAMLError as exc:
+            raise AnsibleActionFail(f"system {system}: {relative} does not render to valid YAML: {exc}") from None
+        return [{"file": relative, "index": index, "content": content} for index, content in enumerate(parsed)]
+
+    def summary(self, outcome):
+        rows = outcome.get("systems") or []
+        if not rows or not isinstance(rows, list):
+            return
+        table = [("system", "image", "revision", "result", "seconds")]
+        for row in rows:
+            images = ", ".join(sorted((row.get("images") or {}).values())) or "-"
+            table.append((row.get("system", ""), images, str(row.get("revision") or "-"), row.get("result", ""),
+                          f"{row.get('seconds', 0):.1f}"))
+        widths = [max(len(r[i]) for r in table) for i in range(5)]
+        lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table]
+        display.display("\n".join([f"slipway: release {outcome.get('revision') or '-'} of "
+                                   f"{outcome.get('context', '')}: {outcome.get('summary')}"] + lines))

@@ -1,0 +1,191 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small, thread-safe Kubernetes API client on one pooled urllib3 connection manager.
+
+Only this package talks to the API. Every failure becomes a :class:`SlipwayError` that names the request,
+the HTTP status, the server's reason and what to check; certificates and tokens never appear in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from urllib.parse import quote, urlencode
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+
+try:
+    import urllib3
+    from urllib3.exceptions import HTTPError as Urllib3Error
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError
+    HAS_URLLIB3 = True
+except ImportError:  # pragma: no cover - reported by the module
+    HAS_URLLIB3 = False
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+
+
+def api_error(method, path, status, body, dry_run=False):
+    """A :class:`SlipwayError` for an API error response (a Status object, or anything else)."""
+    try:
+        status_obj = json.loads(body) if body else {}
+    except ValueError:
+        status_obj = {}
+    if not isinstance(status_obj, dict):
+        status_obj = {}
+    reason = status_obj.get("reason") or str(status)
+    message = status_obj.get("message") or (body[:300].decode("utf-8", "replace") if isinstance(body, bytes)
+                                            else str(body)[:300])
+    details = status_obj.get("details") or {}
+    causes = [{k: c.get(k) for k in ("reason", "message", "field") if c.get(k)} for c in details.get("causes") or []]
+    hint = {
+        401: "the credentials were rejected: check client_cert/client_key or api_token",
+        403: "the identity lacks RBAC permission for this request",
+    }.get(status)
+    what = "server-side dry-run" if dry_run else "request"
+    return SlipwayError(f"{method} {path}: {status} {reason}: {message}", status=status, reason=reason,
+                        causes=causes, api_message=message, request=f"{what} {method} {path}",
+                        **({"hint": hint} if hint else {}))
+
+
+class KubeClient:
+    """JSON over HTTPS to one API server. Safe to share between threads; counts the writes it makes."""
+
+    def __init__(self, conn, max_connections=16, user_agent="slipway.platform"):
+        if not HAS_URLLIB3:  # pragma: no cover
+            raise SlipwayError("the Python library urllib3 is required (pip install urllib3)")
+        self.conn = conn
+        self._tmpdir = None
+        self._lock = threading.Lock()
+        self.writes = 0
+        self.requests = 0
+        self.user_agent = user_agent
+        kwargs = {"num_pools": 2, "maxsize": max_connections, "block": True, "retries": False,
+                  "timeout": urllib3.Timeout(connect=min(5.0, conn.request_timeout), read=conn.request_timeout)}
+        if conn.server.startswith("https://"):
+            if conn.validate_certs:
+                kwargs["cert_reqs"] = ssl.CERT_REQUIRED
+                if conn.ca_file:
+                    kwargs["ca_certs"] = conn.ca_file
+                elif conn.ca_data:
+                    kwargs["ca_cert_data"] = conn.ca_data.decode("ascii", "replace")
+            else:
+                kwargs["cert_reqs"] = ssl.CERT_NONE
+                kwargs["assert_hostname"] = False
+            kwargs["cert_file"] = conn.cert_file or self._private_file("client.crt", conn.cert_data)
+            kwargs["key_file"] = conn.key_file or self._private_file("client.key", conn.key_data)
+        if not conn.validate_certs:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._pool = urllib3.PoolManager(**kwargs)
+
+    def _private_file(self, name, data):
+        if not data:
+            return None
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="slipway-kube-")
+        path = os.path.join(self._tmpdir, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return path
+
+    def close(self):
+        self._pool.clear()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False):
+        """Send one request; return the decoded JSON body (``None`` for a 404 when ``ok_missing``)."""
+        url = self.conn.server + path
+        if query:
+            url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None], doseq=True)
+        dry_run = bool(query and query.get("dryRun"))
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        attempts = 2 if method == "GET" else 1
+        refreshed = False
+        while True:
+            attempts -= 1
+            headers = {"Accept": "application/json", "User-Agent": self.user_agent}
+            if data is not None:
+                headers["Content-Type"] = content_type
+            token = self.conn.current_token()
+            if token:
+                headers["Authorization"] = "Bearer " + token
+            try:
+                response = self._pool.request(method, url, body=data, headers=headers, retries=False)
+            except SSLError as exc:
+                raise SlipwayError(f"TLS handshake with {self.conn.server} failed: {_short(exc)}",
+                                   hint="check ca_cert (the CA that signed the API server certificate), "
+                                        "client_cert/client_key, or validate_certs",
+                                   request=f"{method} {path}") from None
+            except (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError) as exc:
+                if attempts > 0:
+                    time.sleep(0.2)
+                    continue
+                raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}",
+                                   hint="is the cluster up and api_url right? (from "
+                                        f"{self.conn.source})", request=f"{method} {path}") from None
+            with self._lock:
+                self.requests += 1
+                if method in WRITE_METHODS and not dry_run and response.status < 300:
+                    self.writes += 1
+            if response.status == 401 and not refreshed and self.conn.token_file:
+                refreshed = True  # a rotated token file: re-read it once (R9)
+                attempts = max(attempts, 1)
+                continue
+            if ok_missing and response.status == 404:
+                return None
+            if response.status >= 400:
+                raise api_error(method, path, response.status, response.data, dry_run=dry_run)
+            if not response.data:
+                return {}
+            try:
+                return json.loads(response.data)
+            except ValueError:
+                raise SlipwayError(f"{method} {path}: the API answered with something that is not JSON",
+                                   status=response.status) from None
+
+    def get(self, path, query=None, ok_missing=False):
+        return self.request("GET", path, query=query, ok_missing=ok_missing)
+
+
+def _short(exc):
+    """The innermost useful text of a urllib3 exception, without the full URL noise."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed (" + text.split("CERTIFICATE_VERIFY_FAILED")[-1].strip(" ():'\"") + ")"
+    return text[:300]
+
+
+def object_path(resource, namespace=None, name=None, subresource=None):
+    """The URL path of a resource collection or object (``resource`` comes from discovery)."""
+    base = "/api/v1" if resource.group_version == "v1" else f"/apis/{resource.group_version}"
+    if resource.namespaced:
+        if not namespace:
+            raise SlipwayError(f"{resource.kind} is namespaced; a namespace is required")
+        base += f"/namespaces/{quote(namespace, safe='')}"
+    base += f"/{resource.name}"
+    if name:
+        base += f"/{quote(name, safe='')}"
+    if subresource:
+        base += f"/{subresource}"
+    return base

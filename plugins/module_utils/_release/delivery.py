@@ -1,0 +1,483 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One delivery: lock -> validate (dry-run all) -> order -> apply (SSA) -> prune -> wait -> record.
+
+Plain Python, no Ansible: ``deliver()`` takes a connected client and the rendered systems and returns the
+result dict the ``slipway.platform.deliver`` module hands back.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import os
+import secrets
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.apply import (
+    DEFAULT_RECLAIM,
+    Applier,
+    assess,
+    live_key,
+    live_label,
+    owned_by,
+    prepare,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._kube.discovery import Discovery, Resource
+from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest, secret_values
+from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import (
+    apply_groups,
+    build_systems,
+    crd_resources,
+    dependency_order,
+    place_objects,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._kube.wait import WAITED_KINDS, Target, WaitHub
+from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
+    FAILED,
+    NAMESPACE,
+    SUCCEEDED,
+    Journal,
+    release_content,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease
+
+KEY_SECRET = "slipway-digest-key"  # noqa: S105 - a Secret's name, not a password
+FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
+CI_VARIABLES = ("CI_JOB_URL", "GITHUB_RUN_ID", "BUILD_URL", "CI_JOB_ID", "SLIPWAY_CI_JOB")
+
+
+@dataclass
+class Options:
+    context: str
+    check_mode: bool = False
+    diff: bool = False
+    wait: bool = True
+    wait_timeout: float = 300.0
+    concurrency: int = 8
+    prune: bool = True
+    force_conflicts: bool = False
+    reclaim_managers: tuple = DEFAULT_RECLAIM
+    lock_timeout: float = 120.0
+    lock_duration: int = 30
+    holder: str | None = None
+    journal_namespace: str = NAMESPACE
+    confirmed: bool = False
+
+
+@dataclass
+class SystemRun:
+    system: object
+    plans: list = field(default_factory=list)
+    prune: list = field(default_factory=list)  # [(resource, live)]
+    result: str = "pending"
+    reason: str = ""
+    details: list = field(default_factory=list)
+    seconds: float = 0.0
+    pruned: list = field(default_factory=list)
+
+    @property
+    def changed(self):
+        return any(p.changed for p in self.plans) or bool(self.prune)
+
+
+def default_holder():
+    ci = next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)
+    who = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+    return f"{who} ci {ci}" if ci else who
+
+
+def hmac_key(client, namespace, create):
+    """The cluster's digest key (a Secret in ``slipway-system``): digests and redaction hashes are keyed with it."""
+    path = f"/api/v1/namespaces/{namespace}/secrets/{KEY_SECRET}"
+    found = client.get(path, ok_missing=True)
+    if found and (found.get("data") or {}).get("key"):
+        return base64.b64decode(found["data"]["key"])
+    key = secrets.token_bytes(32)
+    if create:
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": KEY_SECRET, "namespace": namespace,
+                             "labels": {"app.kubernetes.io/managed-by": "slipway"}},
+                "data": {"key": base64.b64encode(key).decode("ascii")}}
+        try:
+            client.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
+        except SlipwayError as exc:
+            if exc.details.get("status") != 409:
+                raise
+            return hmac_key(client, namespace, create=False)
+    return key
+
+
+class Delivery:
+    def __init__(self, client, raw_systems, options, progress=None):
+        self.client = client
+        self.opts = options
+        self.raw = raw_systems
+        self.progress = progress or (lambda line: None)
+        self.lines = []
+        self.lines_lock = threading.Lock()
+        self.discovery = Discovery(client)
+        self.systems = []
+        self.runs = {}
+        self.key = None
+        self.applier = None
+        self.records = []
+        self.last = None
+        self.lease = None
+        self.started = time.time()
+        self.masked = set()
+
+    def say(self, line):
+        with self.lines_lock:
+            self.lines.append(line)
+        self.progress(line)
+
+    # ----------------------------------------------------------------- phases
+
+    def validate_locally(self):
+        if self.opts.context == "production" and not self.opts.confirmed:
+            raise SlipwayError("refusing to deliver to production without confirmation",
+                               hint="pass -e slipway_production_confirmed=true (module option confirmed: true)")
+        self.systems = build_systems(self.raw)
+        for system in self.systems:
+            for desired in system.objects:
+                self.masked |= secret_values(desired.body)
+
+    def connect(self):
+        pending = crd_resources(self.systems, Resource)
+        errors = place_objects(self.systems, self.discovery, self.opts.context, pending)
+        if errors:
+            raise SlipwayError(f"{len(errors)} problem(s) in the rendered manifests; nothing was written:\n- "
+                               + "\n- ".join(errors), problems=errors)
+        self.key = hmac_key(self.client, self.opts.journal_namespace, create=not self.opts.check_mode)
+        self.applier = Applier(self.client, self.key, self.opts.force_conflicts, self.opts.reclaim_managers)
+
+    def read_journal(self):
+        self.records = Journal(self.client, self.opts.context, self.opts.journal_namespace).records()
+        self.last = self.records[-1] if self.records else None
+        self.waves = dependency_order(self.systems, known_elsewhere=set((self.last or {}).get("systems") or {}))
+
+    def plan(self):
+        """Read the live state (one LIST per collection) and decide each object with the fast predicate."""
+        self.runs = {s.name: SystemRun(system=s) for s in self.systems}
+        collections = {}
+        for system in self.systems:
+            run = self.runs[system.name]
+            run.plans = [prepare(d, self.key) for d in system.objects]
+            for plan in run.plans:
+                collections.setdefault(self._collection(plan.desired.resource, plan.desired.namespace), [])
+            for entry in ((self.last or {}).get("systems") or {}).get(system.name, {}).get("objects") or []:
+                resource = self.discovery.known(entry.get("apiVersion"), entry.get("kind"))
+                if resource is not None:
+                    collections.setdefault(self._collection(resource, entry.get("namespace")), [])
+        lists = self._read_collections(list(collections))
+        for system in self.systems:
+            run = self.runs[system.name]
+            declared = set()
+            for plan in run.plans:
+                desired = plan.desired
+                declared.add(desired.key)
+                plan.live = lists[self._collection(desired.resource, desired.namespace)].get(desired.name)
+                assess(plan)
+            if self.opts.prune:
+                for (resource, _namespace), items in lists.items():
+                    for live in items.values():
+                        if owned_by(live, system.name, self.opts.context) and live_key(resource, live) not in declared:
+                            run.prune.append((resource, live))
+
+    @staticmethod
+    def _collection(resource, namespace):
+        return resource, (namespace if resource.namespaced else None)
+
+    def _read_collections(self, keys):
+        def read(key):
+            resource, namespace = key
+            return key, self.applier.list_live(resource, namespace)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.opts.concurrency, len(keys) or 1))) as pool:
+            return dict(pool.map(read, keys))
+
+    def predict(self):
+        """Server-side dry-run of every object the fast predicate could not clear; all errors at once."""
+        plans = [p for run in self.runs.values() for p in run.plans]
+        new_namespaces = {p.desired.name for p in plans if p.desired.kind == "Namespace" and p.action == "create"}
+        for plan in plans:
+            # objects in a namespace or of a kind this delivery creates are dry-run once those exist
+            plan.deferred = plan.desired.pending_crd or plan.desired.namespace in new_namespaces
+        pending = [p for p in plans if p.action != "unchanged" and not p.deferred]
+        errors = []
+
+        def one(plan):
+            try:
+                self.applier.predict(plan)
+            except SlipwayError as exc:
+                plan.action = "failed"
+                errors.append(exc)
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as pool:
+            list(pool.map(one, pending))
+        if errors:
+            problems = sorted(e.msg for e in errors)
+            raise SlipwayError(f"{len(problems)} object(s) failed the server-side dry-run; nothing was written:\n- "
+                               + "\n- ".join(problems), problems=problems,
+                               hint=next((e.details.get("hint") for e in errors if e.details.get("hint")), None))
+
+    def content(self):
+        return {s.name: {"images": s.images, "manifest_digest": self.manifest_digest(s.name)} for s in self.systems}
+
+    def manifest_digest(self, name):
+        return keyed_digest(self.key, sorted(p.digest for p in self.runs[name].plans))
+
+    def finish_unchanged(self):
+        for system_run in self.runs.values():
+            system_run.result = "ok"
+        return self.result(changed=False)
+
+    def nothing_to_do(self):
+        if any(run.changed for run in self.runs.values()):
+            return False
+        wanted = release_content(self.new_record(SUCCEEDED, "", dry=True))
+        return (self.last is not None and self.last.get("outcome") == SUCCEEDED
+                and release_content(self.last) == wanted)
+
+    # ----------------------------------------------------------------- execution
+
+    def execute(self):
+        hub = WaitHub(self.client)
+        failed = {}
+        try:
+            self.foundations(hub)
+            with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as requests, \
+                    ThreadPoolExecutor(max_workers=max(1, min(32, len(self.systems)))) as systems:
+                done, running = set(), {}
+                order = [name for wave in self.waves for name in wave]
+                while len(done) + len(failed) < len(order):
+                    for name in order:
+                        if name in done or name in failed or name in running.values():
+                            continue
+                        deps = set(self.runs[name].system.depends_on) & set(order)
+                        if deps & set(failed):
+                            failed[name] = "skipped"
+                            self.runs[name].result = "skipped"
+                            self.runs[name].reason = "a dependency failed: " + ", ".join(sorted(deps & set(failed)))
+                            continue
+                        if deps <= done:
+                            running[systems.submit(self.deliver_system, self.runs[name], requests, hub)] = name
+                    if not running:
+                        continue
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        name = running.pop(future)
+                        try:
+                            future.result()
+                            done.add(name)
+                        except SlipwayError as exc:
+                            failed[name] = exc.msg
+                            self.runs[name].result = "failed"
+                            self.runs[name].reason = exc.msg
+                    if failed:
+                        # fail fast: let running systems finish, start nothing new that is not already running
+                        for name in order:
+                            if name not in done and name not in failed and name not in running.values():
+                                failed[name] = "skipped"
+                                self.runs[name].result = "skipped"
+                                self.runs[name].reason = "not started: another system failed"
+        finally:
+            hub.close()
+        return failed
+
+    def foundations(self, hub):
+        """Namespaces and CRDs of every system first; CRDs must be established before their objects."""
+        plans = [p for run in self.runs.values() for p in run.plans if p.desired.kind in FOUNDATION_KINDS]
+        for plan in plans:
+            if plan.changed:
+                self.applier.apply(plan)
+                self.say(f"{plan.desired.system}: {plan.action} {plan.desired.label}")
+        crds = [Target(key=p.desired.key, label=p.desired.label, resource=p.desired.resource, namespace=None,
+                       name=p.desired.name) for p in plans if p.desired.kind == "CustomResourceDefinition"]
+        if crds:
+            failure = hub.wait_all(hub.add(crds), self.opts.wait_timeout)
+            late = [t for t in crds if t.state != "ready"]
+            if failure is not None or late:
+                target = failure or late[0]
+                raise SlipwayError(f"{target.label} is not established: {target.reason}")
+
+    def _apply(self, plan):
+        if plan.deferred:
+            self.applier.predict(plan)
+            if not plan.changed:
+                return plan
+        return self.applier.apply(plan)
+
+    def deliver_system(self, run, requests, hub):
+        start = time.monotonic()
+        try:
+            self.lease.check()
+            for group in apply_groups([p.desired for p in run.plans if p.desired.kind not in FOUNDATION_KINDS]):
+                keys = {d.key for d in group}
+                plans = [p for p in run.plans if p.desired.key in keys and p.changed]
+                for plan in requests.map(self._apply, plans):
+                    if plan.action != "unchanged":
+                        self.say(f"{run.system.name}: {plan.action} {plan.desired.label}")
+                self.lease.check()
+            if self.opts.wait:
+                targets = [Target(key=p.desired.key, label=p.desired.label, resource=p.desired.resource,
+                                  namespace=p.desired.namespace, name=p.desired.name)
+                           for p in run.plans if p.desired.kind in WAITED_KINDS]
+                failure = hub.wait_all(hub.add(targets), self.opts.wait_timeout) if targets else None
+                if failure is not None:
+                    run.details = failure.details
+                    raise SlipwayError(f"system {run.system.name}: {failure.label} failed: {failure.reason}",
+                                       details=failure.details)
+                late = [t for t in targets if not t.done.is_set() or t.state != "ready"]
+                if late:
+                    reasons = "; ".join(f"{t.label}: {t.reason}" for t in late)
+                    run.details = [d for t in late for d in t.details]
+                    raise SlipwayError(f"system {run.system.name}: not ready after {self.opts.wait_timeout:g}s: "
+                                       f"{reasons}", details=run.details)
+            for resource, live in run.prune:
+                if self.applier.delete(resource, live, dry_run=False):
+                    run.pruned.append(live_label(resource, live))
+                    self.say(f"{run.system.name}: pruned {live_label(resource, live)}")
+            run.result = "changed" if run.changed else "ok"
+            self.say(f"{run.system.name}: ready ({run.result}, {time.monotonic() - start:.1f}s)")
+        finally:
+            run.seconds = round(time.monotonic() - start, 2)
+
+    # ----------------------------------------------------------------- records and results
+
+    def new_record(self, outcome, message, dry=False):
+        systems = dict((self.last or {}).get("systems") or {})
+        for name, previous in list(systems.items()):
+            systems[name] = dict(previous, result="carried")
+        for system in self.systems:
+            run = self.runs.get(system.name)
+            previous = ((self.last or {}).get("systems") or {}).get(system.name) or {}
+            entry = {"namespace": system.namespace, "images": system.images, "git_sha": system.git_sha,
+                     "manifest_digest": self.manifest_digest(system.name),
+                     "files": system.files,
+                     "objects": [{"apiVersion": p.desired.api_version, "kind": p.desired.kind,
+                                  "namespace": p.desired.namespace, "name": p.desired.name, "digest": p.digest}
+                                 for p in run.plans],
+                     "result": run.result if not dry else "planned",
+                     "changed_in": previous.get("changed_in") if not run.changed and previous else None}
+            systems[system.name] = entry
+        actor = {"holder": self.opts.holder, "user": getpass.getuser(), "host": socket.gethostname(),
+                 "ci_job": next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)}
+        return {"context": self.opts.context, "outcome": outcome, "message": message,
+                "started_at": _iso(self.started), "finished_at": _iso(time.time()), "actor": actor,
+                "systems": systems, "summary": self.counts()}
+
+    def counts(self):
+        counts = {"created": 0, "updated": 0, "unchanged": 0, "pruned": 0}
+        for run in self.runs.values():
+            for plan in run.plans:
+                if plan.action in ("create", "update", "unchanged"):
+                    counts[{"create": "created", "update": "updated"}.get(plan.action, plan.action)] += 1
+            counts["pruned"] += len(run.pruned) if not self.opts.check_mode else len(run.prune)
+        return counts
+
+    def record(self, outcome, message):
+        record = self.new_record(outcome, message)
+        revision = (self.last or {}).get("revision", 0) + 1
+        for entry in record["systems"].values():
+            if entry.get("result") != "carried" and not entry.get("changed_in"):
+                entry["changed_in"] = revision
+        journal = Journal(self.client, self.opts.context, self.opts.journal_namespace)
+        return journal.write(record, after_revision=(self.last or {}).get("revision", 0))
+
+    def result(self, changed, record=None):
+        plans = [p for run in self.runs.values() for p in run.plans]
+        out = {
+            "changed": changed,
+            "context": self.opts.context,
+            "revision": (record or self.last or {}).get("revision"),
+            "recorded": record is not None,
+            "summary": self.counts(),
+            "systems": [self.system_row(run, record) for run in self.runs.values()],
+            "objects": [p.report() for p in plans if p.action != "unchanged" or p.drift],
+            "drift": [dict(p.report(), drift=p.drift) for p in plans if p.drift],
+            "pruned": [live_label(r, live) for run in self.runs.values() for r, live in run.prune],
+            "writes": self.client.writes,
+            "requests": self.client.requests,
+            "progress": list(self.lines),
+        }
+        if self.lease is not None and self.lease.took_over:
+            out["lock_taken_over_from"] = self.lease.took_over
+        if self.opts.diff:
+            out["diff"] = [{"before_header": f"{p.desired.label} (live)",
+                            "after_header": f"{p.desired.label} (desired)",
+                            "before": p.diff[0], "after": p.diff[1]} for p in plans if p.diff]
+            out["diff"] += [{"before_header": live_label(r, live), "after_header": f"{live_label(r, live)} (pruned)",
+                             "before": {"kind": r.kind, "metadata": {"name": live["metadata"]["name"]}}, "after": {}}
+                            for run in self.runs.values() for r, live in run.prune]
+        return out
+
+    def system_row(self, run, record):
+        entry = ((record or self.last or {}).get("systems") or {}).get(run.system.name) or {}
+        return {"system": run.system.name, "images": run.system.images,
+                "revision": entry.get("changed_in"), "result": run.result, "reason": run.reason,
+                "seconds": run.seconds, "details": run.details}
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def deliver(client, raw_systems, options, progress=None):
+    """Deliver the rendered systems to one context; returns the module result (raises SlipwayError).
+
+    Nothing is written before every object passed validation and a server-side dry-run. A delivery that
+    would change nothing makes no write at all (not even the lock) and records no revision.
+    """
+    run = Delivery(client, raw_systems, options, progress)
+    run.validate_locally()
+    run.connect()
+    lease = Lease(client, options.context, options.holder or default_holder(), options.lock_duration,
+                  namespace=options.journal_namespace)
+    run.lease = lease
+    seen = lease.peek()
+    busy = lease.held_by_other(seen)
+    if options.check_mode:
+        run.read_journal()
+        run.plan()
+        run.predict()
+        for system_run in run.runs.values():
+            system_run.result = "changed" if system_run.changed else "ok"
+        result = run.result(changed=not run.nothing_to_do())
+        if busy:
+            result["warnings"] = [f"context {options.context} is being delivered by another run right now"]
+        return result
+    waiting = lambda who: run.say(f"waiting for the lock held by {who}")  # noqa: E731
+    try:
+        if busy:
+            lease.acquire(options.lock_timeout, first=seen, on_wait=waiting)
+        run.read_journal()
+        run.plan()
+        if not lease.held:
+            if run.nothing_to_do():
+                return run.finish_unchanged()
+            run.predict()
+            if not lease.take(seen):
+                # another delivery took the lock between our read and now: wait for it, then plan again
+                lease.acquire(options.lock_timeout, on_wait=waiting)
+                run.read_journal()
+                run.plan()
+                run.predict()
+        else:
+            run.predict()
+        if run.nothing_to_do():
+            return run.finish_unchanged()
+        failed = run.execute()
+        if failed:
+            first = next((v for v in failed.values() if v != "skipped"), "failed")
+            record = run.record(FAILED, first)
+            result = run.result(changed=True, record=record)
+            raise SlipwayError(f"delivery to {options.context} failed (recorded as revision {record['revision']}): "
+                               f"{first}", **{k: v for k, v in result.items() if k not in ("changed", "msg")})
+        return run.result(changed=True, record=run.record(SUCCEEDED, ""))
+    finally:
+        lease.release()

@@ -1,0 +1,187 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One delivery per context at a time: a ``coordination.k8s.io/v1`` Lease, renewed while held.
+
+A holder killed with ``kill -9`` stops renewing; once ``leaseDurationSeconds`` pass without a renewal the next
+delivery takes the Lease over. Expiry is judged on the server's renewTime and, to be safe against clock
+skew, also on how long this process has seen the Lease unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from datetime import datetime, timezone
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+
+NAMESPACE = "slipway-system"
+
+
+def lease_name(context):
+    return f"slipway-lock-{context}"
+
+
+def micro_time(epoch):
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text):
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def expired(lease, now):
+    """Whether a Lease's holder has stopped renewing (or there is none)."""
+    spec = (lease or {}).get("spec") or {}
+    if not spec.get("holderIdentity"):
+        return True
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+    return renewed is None or renewed + spec.get("leaseDurationSeconds", 0) < now
+
+
+class Lease:
+    def __init__(self, client, context, holder, duration=30, namespace=NAMESPACE,
+                 clock=time.time, monotonic=time.monotonic, sleep=time.sleep):
+        self.client = client
+        self.context = context
+        self.holder = holder
+        self.duration = int(duration)
+        self.namespace = namespace
+        self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
+        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{lease_name(context)}"
+        self.collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self.held = False
+        self.lost = None
+        self.waited = 0.0
+        self.took_over = None
+        self._current = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._write_lock = threading.Lock()
+
+    def peek(self):
+        """The Lease as it is now (``None`` when absent); read only."""
+        return self.client.get(self.path, ok_missing=True)
+
+    def held_by_other(self, lease):
+        spec = (lease or {}).get("spec") or {}
+        return bool(lease) and not expired(lease, self.clock()) and spec.get("holderIdentity") != self.holder
+
+    def _spec(self, transitions):
+        now = micro_time(self.clock())
+        return {"holderIdentity": self.holder, "leaseDurationSeconds": self.duration, "acquireTime": now,
+                "renewTime": now, "leaseTransitions": transitions}
+
+    def try_acquire(self, lease):
+        """One attempt against the Lease as read (``lease``); True when this process now holds it."""
+        previous = ((lease or {}).get("spec") or {}).get("holderIdentity")
+        if lease is None:
+            method, path = "POST", self.collection
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": lease_name(self.context), "namespace": self.namespace,
+                                 "labels": {"app.kubernetes.io/managed-by": "slipway",
+                                            "slipway.io/context": self.context}},
+                    "spec": self._spec(0)}
+        else:
+            transitions = (lease.get("spec") or {}).get("leaseTransitions", 0) + (previous != self.holder)
+            method, path, body = "PUT", self.path, dict(lease, spec=self._spec(int(transitions)))
+        try:
+            self._current = self.client.request(method, path, body=body)
+        except SlipwayError as exc:
+            if exc.details.get("status") == 409:  # someone else created or updated it first
+                return False
+            raise
+        if previous and previous != self.holder:
+            self.took_over = previous
+        self.held = True
+        return True
+
+    def take(self, lease):
+        """Take the Lease as read, without waiting; renew it in the background once held."""
+        if not self.try_acquire(lease):
+            return False
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._renew_loop, name="slipway-lease", daemon=True)
+        self._thread.start()
+        return True
+
+    def acquire(self, timeout, first=None, on_wait=None):
+        """Take the Lease, waiting up to ``timeout`` seconds for its holder; fail naming the holder."""
+        start = self.monotonic()
+        lease = first if first is not None else self.peek()
+        seen = {}
+        announced = False
+        while True:
+            rv = ((lease or {}).get("metadata") or {}).get("resourceVersion")
+            seen.setdefault(rv, self.monotonic())
+            stale = lease is not None and self.monotonic() - seen[rv] > ((lease.get("spec") or {})
+                                                                          .get("leaseDurationSeconds") or 0)
+            if lease is None or not self.held_by_other(lease) or stale:
+                if self.take(lease):
+                    self.waited = self.monotonic() - start
+                    return self
+            else:
+                if not announced and on_wait:
+                    on_wait(describe(lease))
+                    announced = True
+                if self.monotonic() - start >= timeout:
+                    raise SlipwayError(f"context {self.context} is locked by {describe(lease)}; gave up after "
+                                       f"{timeout:g}s", holder=(lease.get("spec") or {}).get("holderIdentity"),
+                                       hint="wait for that delivery to finish, or raise lock_timeout")
+                self.sleep(min(1.0, max(0.05, timeout - (self.monotonic() - start))))
+            lease = self.peek()
+
+    def _renew_loop(self):
+        interval = max(0.5, self.duration / 3.0)
+        while not self._stop.wait(interval):
+            try:
+                self.renew()
+            except SlipwayError as exc:
+                self.lost = exc.msg
+                return
+
+    def renew(self):
+        with self._write_lock:
+            if not self.held:
+                return
+            body = dict(self._current)
+            body["spec"] = dict(body["spec"], renewTime=micro_time(self.clock()))
+            try:
+                self._current = self.client.request("PUT", self.path, body=body)
+            except SlipwayError as exc:
+                if exc.details.get("status") == 409:
+                    self.held = False
+                    raise SlipwayError(f"lost the lock of context {self.context}: another delivery took it over "
+                                       "(was this delivery paused longer than the lease duration?)") from None
+                raise
+
+    def check(self):
+        if self.lost:
+            raise SlipwayError(self.lost)
+
+    def release(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        with self._write_lock:
+            if not self.held:
+                return
+            body = dict(self._current)
+            body["spec"] = dict(body["spec"], holderIdentity=None, renewTime=micro_time(self.clock()))
+            with contextlib.suppress(SlipwayError):  # if this fails, the Lease expires by itself
+                self.client.request("PUT", self.path, body=body)
+            self.held = False
+
+
+def describe(lease):
+    spec = (lease or {}).get("spec") or {}
+    return (f"{spec.get('holderIdentity')} (since {spec.get('acquireTime')}, last renewed {spec.get('renewTime')}, "
+            f"expires {spec.get('leaseDurationSeconds')}s after that)")

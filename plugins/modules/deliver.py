@@ -1,0 +1,319 @@
+#!/usr/bin/python
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deliver
+short_description: Deliver a set of systems to a context through the Kubernetes API, idempotently and recorded
+version_added: 0.1.0
+description:
+  - Makes one context run exactly the given systems at exactly the given versions, or fails clearly.
+  - "The flow: lock the context (a C(coordination.k8s.io) Lease) -> validate every rendered object locally and
+    with a server-side dry-run -> apply namespaces and CRDs first, then systems in dependency order (independent
+    systems in parallel) with server-side apply under the field manager C(slipway) -> prune what an earlier
+    release of the same system created and the new one no longer declares -> wait for every workload in
+    parallel, failing fast with the reason -> record the release in the journal (one ConfigMap per release in
+    C(slipway-system))."
+  - The action plugin of the same name runs on the controller. It reads each system's C(slipway.yml) under
+    O(ecosystem_root), renders its C(deploy/*.j2) templates with the task's variables plus C(system),
+    C(images), C(context) and C(values), and hands the rendered documents to the module as O(rendered).
+  - An object Slipway applied carries the labels C(app.kubernetes.io/managed-by=slipway),
+    C(slipway.io/system) and C(slipway.io/context), and the annotation C(slipway.io/digest), a keyed HMAC of
+    the applied manifest. Only objects with those labels are ever pruned.
+  - A delivery that would change nothing makes no write at all (not even the lock) and records no revision.
+author: Slipway engineers
+extends_documentation_fragment:
+  - slipway.platform.kube
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The same predicate as a real run decides, and every object that may change is sent as a server-side
+        dry-run, so the prediction is the server's own. Nothing is written, not even the lock or the journal.
+      - Objects in a namespace, or of a kind, that the same delivery creates cannot be dry-run before it exists;
+        they are predicted as C(create).
+  diff_mode:
+    support: full
+    details:
+      - Shows only the fields that change, per object. Secret values are replaced by a keyed hash of each value,
+        so a changed secret still shows (and counts) as changed without revealing it.
+  idempotent:
+    support: full
+    details:
+      - An object is left alone when the desired object (stringData folded into data) is contained in the live
+        one and its digest annotation matches; fields the server defaults never count as a change.
+      - Redelivering the same release returns C(changed=false), makes zero writes and records no revision.
+options:
+  context:
+    description: The delivery context (inventory) name, for example C(local) or C(production).
+    type: str
+    required: true
+  systems:
+    description: Names of the systems to deliver; each is a folder under O(ecosystem_root) with a C(slipway.yml).
+    type: list
+    elements: str
+    required: true
+  ecosystem_root:
+    description: Folder holding one folder per system. Read on the controller by the action plugin.
+    type: path
+  images:
+    description:
+      - Image name to full reference, as written by the build step (C(reports/images-<context>.json)),
+        preferably by digest (C(registry/name@sha256:...)).
+      - An image missing here is referenced as C(<registry>/<name>:<tag>) with the tag from O(system_tags), else
+        C(latest).
+    type: dict
+    default: {}
+  system_tags:
+    description: System name to the image tag (or C(sha256:...) digest) of its images, when O(images) lacks them.
+    type: dict
+    default: {}
+  registry:
+    description: The registry prefixed to image names that O(images) does not give.
+    type: str
+  values:
+    description: System name to the values its templates see as C(values).
+    type: dict
+    default: {}
+  rendered:
+    description:
+      - The rendered systems. Filled by the action plugin from O(ecosystem_root); give it only to deliver
+        documents rendered elsewhere.
+      - "Each item: C(name), C(namespace), C(depends_on), C(images), C(git_sha) and C(documents), a list of
+        C({file, index, content}) where C(content) is one parsed YAML document (null for an empty one)."
+    type: list
+    elements: dict
+  wait:
+    description: Wait for every workload (Deployments, StatefulSets, DaemonSets, Jobs, Pods) to be ready.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds a system may take to become ready. Failures the API shows end the wait long before.
+    type: float
+    default: 300
+  concurrency:
+    description: How many API requests run at once.
+    type: int
+    default: 8
+  prune:
+    description: Delete objects an earlier release of a delivered system created that it no longer declares.
+    type: bool
+    default: true
+  force_conflicts:
+    description:
+      - Take every conflicting field from its other owner.
+      - When false, fields owned by a controller (for example C(spec.replicas) owned by an autoscaler) are left to
+        it and reported as C(conflicts_respected); fields changed by hand (managers in O(reclaim_managers)) are
+        taken back and reported as drift.
+    type: bool
+    default: false
+  reclaim_managers:
+    description: Field manager name prefixes whose conflicting edits count as hand edits to correct.
+    type: list
+    elements: str
+    default: [kubectl, k9s, Mozilla, OpenLens]
+  lock_timeout:
+    description: Seconds to wait for another delivery to the same context to release its lock.
+    type: float
+    default: 120
+  lock_duration:
+    description: Seconds the lock outlives its last renewal (it is renewed every third of that while delivering).
+    type: int
+    default: 30
+  holder:
+    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
+    type: str
+  confirmed:
+    description: Must be true to deliver to the C(production) context.
+    type: bool
+    default: false
+  progress_file:
+    description: A file to which one line is appended per step while the delivery runs (the action plugin tails it).
+    type: path
+notes:
+  - Runs on the controller (or wherever the API is reachable); the connection options say how to reach it.
+  - Secrets belong in C(Secret) objects; their values never enter the output, the journal or annotations.
+    Other objects are shown in diffs as they are.
+  - An immutable field change (for example a Job template or a Deployment selector) fails the dry-run with the
+    field named; nothing is written. Delete the object, or rename it, and deliver again.
+seealso:
+  - module: slipway.platform.release_info
+"""
+
+EXAMPLES = r"""
+- name: Deliver the shop to the local context
+  slipway.platform.deliver:
+    context: local
+    systems: [backend, worker, frontend]
+    ecosystem_root: "{{ playbook_dir }}/../examples/shop"
+    registry: 127.0.0.1:5001
+    images: "{{ lookup('ansible.builtin.file', 'reports/images-local.json') | from_json }}"
+    api_url: https://127.0.0.1:6443
+    ca_cert: .stack/pki/ca.crt
+    client_cert: .stack/pki/deployer.crt
+    client_key: .stack/pki/deployer.key
+
+- name: Predict a production delivery without changing anything
+  slipway.platform.deliver:
+    context: production
+    confirmed: "{{ slipway_production_confirmed | default(false) | bool }}"
+    systems: "{{ slipway_systems }}"
+    ecosystem_root: "{{ slipway_ecosystem_root }}"
+    kubeconfig: ~/.kube/production
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+revision:
+  description: The journal revision this delivery recorded, or the current one when nothing changed.
+  returned: always
+  type: int
+  sample: 7
+recorded:
+  description: Whether a new release was recorded.
+  returned: always
+  type: bool
+summary:
+  description: Object counts.
+  returned: always
+  type: dict
+  sample: {created: 3, updated: 1, unchanged: 20, pruned: 1}
+systems:
+  description: One row per delivered system.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {system: backend, images: {backend: "127.0.0.1:5001/backend@sha256:0a1b..."}, revision: 7,
+       result: changed, reason: "", seconds: 3.2, details: []}
+objects:
+  description: Objects created, updated (or predicted to be), or found drifted; with the changed field paths.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {system: backend, kind: Deployment, namespace: shop, name: backend, action: update,
+       fields: [".spec.template.spec.containers[0].image"]}
+drift:
+  description: Objects edited outside Slipway since it applied them, with the drifted paths (corrected by this run).
+  returned: always
+  type: list
+  elements: dict
+pruned:
+  description: Objects deleted (or that would be) because their system no longer declares them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ConfigMap shop/backend-old"]
+writes:
+  description: Mutating API requests this run made (dry-runs excluded); zero for a redelivery.
+  returned: always
+  type: int
+requests:
+  description: API requests this run made.
+  returned: always
+  type: int
+progress:
+  description: The progress lines, in order.
+  returned: always
+  type: list
+  elements: str
+lock_taken_over_from:
+  description: The holder of an expired lock that this delivery took over.
+  returned: when a stale lock was taken over
+  type: str
+"""
+
+import traceback  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
+
+try:
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import secret_values
+    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options, deliver
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by main()
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def masked_values(rendered):
+    """Secret values of the rendered documents, to be masked by Ansible wherever they might surface."""
+    found = set()
+    for system in rendered or []:
+        for document in system.get("documents") or []:
+            if isinstance(document.get("content"), dict):
+                found |= secret_values(document["content"])
+    return {value for value in found if len(value) >= 4}
+
+
+def main():
+    argument_spec = dict(
+        KUBE_CONNECTION_SPEC,
+        context=dict(type="str", required=True),
+        systems=dict(type="list", elements="str", required=True),
+        ecosystem_root=dict(type="path"),
+        images=dict(type="dict", default={}),
+        system_tags=dict(type="dict", default={}),
+        registry=dict(type="str"),
+        values=dict(type="dict", default={}),
+        rendered=dict(type="list", elements="dict"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="float", default=300.0),
+        concurrency=dict(type="int", default=8),
+        prune=dict(type="bool", default=True),
+        force_conflicts=dict(type="bool", default=False),
+        reclaim_managers=dict(type="list", elements="str", default=["kubectl", "k9s", "Mozilla", "OpenLens"]),
+        lock_timeout=dict(type="float", default=120.0),
+        lock_duration=dict(type="int", default=30),
+        holder=dict(type="str"),
+        confirmed=dict(type="bool", default=False),
+        progress_file=dict(type="path"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="slipway.platform.deliver could not load its libraries (urllib3 and PyYAML are "
+                             "required)", exception=IMPORT_ERROR)
+    params = module.params
+    module.no_log_values.update(masked_values(params["rendered"]))
+    if params["rendered"] is None:
+        module.fail_json(msg="nothing rendered: run slipway.platform.deliver as a task (its action plugin renders "
+                             "the systems from ecosystem_root), or give rendered")
+    names = [system.get("name") for system in params["rendered"]]
+    if sorted(names) != sorted(params["systems"]):
+        module.fail_json(msg=f"rendered systems {names} do not match systems {params['systems']}")
+    if params["concurrency"] < 1 or params["lock_duration"] < 1:
+        module.fail_json(msg="concurrency and lock_duration must be at least 1")
+
+    def progress(line):
+        if params["progress_file"]:
+            with open(params["progress_file"], "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    options = Options(
+        context=params["context"], check_mode=module.check_mode, diff=module._diff, wait=params["wait"],
+        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], prune=params["prune"],
+        force_conflicts=params["force_conflicts"], reclaim_managers=tuple(params["reclaim_managers"]),
+        lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"], holder=params["holder"],
+        confirmed=params["confirmed"])
+    client = None
+    try:
+        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
+        result = deliver(client, params["rendered"], options, progress=progress)
+    except SlipwayError as exc:
+        module.fail_json(**exc.to_result())
+    finally:
+        if client is not None:
+            client.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_info
+short_description: Read a context's release journal
+version_added: 0.1.0
+description:
+  - Reads the releases that M(slipway.platform.deliver) recorded for one context (one ConfigMap per release in
+    C(slipway-system)), newest last, and the lock's current holder.
+  - Secrets are never in the journal; systems are recorded by image references and a keyed manifest digest.
+author: Slipway engineers
+extends_documentation_fragment:
+  - slipway.platform.kube
+attributes:
+  check_mode:
+    support: full
+    details: Only reads.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Only reads.
+options:
+  context:
+    description: The delivery context whose journal is read.
+    type: str
+    required: true
+  revision:
+    description: Return only this revision (fails clearly when it is not, or no longer, in the journal).
+    type: int
+  history:
+    description: How many of the newest releases to return in RV(releases); 0 returns them all.
+    type: int
+    default: 10
+  journal_namespace:
+    description: Namespace of the journal and the lock.
+    type: str
+    default: slipway-system
+"""
+
+EXAMPLES = r"""
+- name: Read what runs in the local context
+  slipway.platform.release_info:
+    context: local
+    api_url: https://127.0.0.1:6443
+    ca_cert: .stack/pki/ca.crt
+    client_cert: .stack/pki/deployer.crt
+    client_key: .stack/pki/deployer.key
+  register: journal
+
+- name: Show the images of the last good release
+  ansible.builtin.debug:
+    msg: "{{ journal.last_good.systems | dict2items | map(attribute='value.images') | list }}"
+"""
+
+RETURN = r"""
+latest:
+  description: The newest release (whatever its outcome), or null for an empty journal.
+  returned: always
+  type: dict
+  sample: {revision: 3, context: local, outcome: succeeded, systems: {backend: {images: {}, manifest_digest: "9f..."}}}
+last_good:
+  description: The newest release whose outcome is C(succeeded), or null.
+  returned: always
+  type: dict
+release:
+  description: The release asked for with O(revision).
+  returned: when O(revision) is given
+  type: dict
+releases:
+  description: The newest O(history) releases, oldest first.
+  returned: always
+  type: list
+  elements: dict
+lock:
+  description: The context's lock, or null when it was never taken.
+  returned: always
+  type: dict
+  sample: {holder: "ci@runner pid 42", acquired: "2026-01-01T00:00:00.000000Z", expired: false}
+"""
+
+import time  # noqa: E402
+import traceback  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
+
+try:
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
+    from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
+    from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease, expired
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by main()
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def read(client, params):
+    journal = Journal(client, params["context"], params["journal_namespace"])
+    records = journal.records()
+    lease = Lease(client, params["context"], holder="", namespace=params["journal_namespace"]).peek()
+    spec = (lease or {}).get("spec") or {}
+    result = {
+        "latest": records[-1] if records else None,
+        "last_good": Journal.last_good(records),
+        "releases": records[-params["history"]:] if params["history"] else records,
+        "lock": None if lease is None else {"holder": spec.get("holderIdentity"), "acquired": spec.get("acquireTime"),
+                                            "renewed": spec.get("renewTime"),
+                                            "expired": expired(lease, time.time())},
+    }
+    if params["revision"] is not None:
+        result["release"] = next((r for r in records if r["revision"] == params["revision"]), None) \
+            or journal.get(params["revision"])
+    return result
+
+
+def main():
+    argument_spec = dict(
+        KUBE_CONNECTION_SPEC,
+        context=dict(type="str", required=True),
+        revision=dict(type="int"),
+        history=dict(type="int", default=10),
+        journal_namespace=dict(type="str", default="slipway-system"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="slipway.platform.release_info could not load its libraries (urllib3 and PyYAML "
+                             "are required)", exception=IMPORT_ERROR)
+    client = None
+    try:
+        client = KubeClient(load_connection(module.params))
+        result = read(client, module.params)
+    except SlipwayError as exc:
+        module.fail_json(**exc.to_result())
+    finally:
+        if client is not None:
+            client.close()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A tiny in-memory stand-in for KubeClient: objects by path, resourceVersion checks, scripted PATCH answers."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_error
+
+
+class FakeClient:
+    def __init__(self):
+        self.store = {}
+        self.calls = []
+        self.writes = 0
+        self.requests = 0
+        self.patch = None  # callable(path, body, query) -> dict, or raise
+        self.rv = 0
+
+    def _fail(self, method, path, status, reason, message, causes=()):
+        body = json.dumps({"kind": "Status", "reason": reason, "message": message,
+                           "details": {"causes": list(causes)}}).encode()
+        raise api_error(method, path, status, body)
+
+    def get(self, path, query=None, ok_missing=False):
+        return self.request("GET", path, query=query, ok_missing=ok_missing)
+
+    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False):
+        self.calls.append((method, path, query))
+        self.requests += 1
+        dry = bool(query and query.get("dryRun"))
+        if method != "GET" and not dry:
+            self.writes += 1
+        if method == "GET":
+            if path in self.store:
+                return copy.deepcopy(self.store[path])
+            items = [copy.deepcopy(v) for k, v in sorted(self.store.items()) if k.rsplit("/", 1)[0] == path]
+            selector = (query or {}).get("labelSelector")
+            if selector:
+                wanted = dict(part.split("=") for part in selector.split(","))
+                items = [i for i in items if all((i["metadata"].get("labels") or {}).get(k) == v
+                                                 for k, v in wanted.items())]
+            if items or path.endswith(("configmaps", "leases", "secrets", "deployments")):
+                return {"items": items}
+            if ok_missing:
+                return None
+            self._fail(method, path, 404, "NotFound", "not found")
+        if method == "POST":
+            target = f"{path}/{body['metadata']['name']}"
+            if target in self.store:
+                self._fail(method, path, 409, "AlreadyExists", "already exists")
+            return self._save(target, body)
+        if method == "PUT":
+            current = self.store.get(path)
+            if current is None:
+                self._fail(method, path, 404, "NotFound", "not found")
+            if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+                self._fail(method, path, 409, "Conflict", "the object has been modified")
+            return self._save(path, body)
+        if method == "PATCH":
+            return self.patch(path, body, query)
+        if method == "DELETE":
+            if path not in self.store:
+                self._fail(method, path, 404, "NotFound", "not found")
+            if not dry:
+                del self.store[path]
+            return {}
+        raise AssertionError(method)
+
+    def _save(self, path, body):
+        self.rv += 1
+        saved = copy.deepcopy(body)
+        saved["metadata"]["resourceVersion"] = str(self.rv)
+        self.store[path] = saved
+        return copy.deepcopy(saved)

@@ -1,0 +1,85 @@
+"""The per-context lock: acquire, wait, take over an expired holder, renew, release."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._release import lease as lk
+from fake_kube import FakeClient
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def make(client, holder, clock, duration=10):
+    return lk.Lease(client, "local", holder, duration, clock=clock, monotonic=clock, sleep=clock.sleep)
+
+
+def test_micro_time_round_trip():
+    assert lk.parse_time(lk.micro_time(1_800_000_000.25)) == pytest.approx(1_800_000_000.25)
+
+
+def test_expiry_rules():
+    now = 1_800_000_000.0
+    held = {"spec": {"holderIdentity": "a", "renewTime": lk.micro_time(now - 5), "leaseDurationSeconds": 10}}
+    assert not lk.expired(held, now)
+    assert lk.expired(held, now + 6)
+    assert lk.expired({"spec": {"holderIdentity": None}}, now)
+
+
+def test_first_delivery_creates_and_holds_the_lease_then_releases_it():
+    client, clock = FakeClient(), Clock()
+    lease = make(client, "ci-1", clock)
+    assert lease.take(lease.peek())
+    stored = client.store[lease.path]
+    assert stored["spec"]["holderIdentity"] == "ci-1"
+    lease.release()
+    assert client.store[lease.path]["spec"]["holderIdentity"] is None
+
+
+def test_second_delivery_waits_then_fails_naming_the_holder():
+    client, clock = FakeClient(), Clock()
+    first = make(client, "alice@laptop pid 1", clock, duration=600)
+    first.take(None)
+    first._stop.set()  # no background renewal in this test
+    second = make(client, "bob@ci pid 2", clock)
+    with pytest.raises(SlipwayError) as err:
+        second.acquire(timeout=3)
+    assert "locked by alice@laptop pid 1" in err.value.msg
+    assert err.value.details["holder"] == "alice@laptop pid 1"
+    assert clock.now >= 1_800_000_003.0
+
+
+def take_over(client, clock, first, second):
+    """``first`` takes the lock and stops renewing (killed); ``second`` comes after it expired."""
+    killed = make(client, first, clock, duration=5)
+    killed.take(None)
+    killed._stop.set()
+    clock.now += 6
+    taker = make(client, second, clock)
+    taker.acquire(timeout=1)
+    taker._stop.set()
+    return killed, taker
+
+
+def test_an_expired_holder_is_taken_over():
+    client, clock = FakeClient(), Clock()
+    _killed, taker = take_over(client, clock, "killed pid 9", "next pid 10")
+    assert taker.took_over == "killed pid 9"
+    assert client.store[taker.path]["spec"]["holderIdentity"] == "next pid 10"
+    assert client.store[taker.path]["spec"]["leaseTransitions"] == 1
+
+
+def test_renewal_after_a_takeover_reports_the_lock_lost():
+    client, clock = FakeClient(), Clock()
+    slow, _fast = take_over(client, clock, "slow", "fast")
+    with pytest.raises(SlipwayError, match="lost the lock"):
+        slow.renew()
