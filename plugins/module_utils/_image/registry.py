@@ -1,0 +1,148 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small client of the Registry HTTP API v2: is this tag there, and under which digest?
+
+Basic and bearer-token authentication (the challenge in ``WWW-Authenticate`` decides). Loopback registries
+are spoken to over plain HTTP, as the Docker Engine does; every other registry over HTTPS. Errors never
+carry the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
+
+
+def is_loopback(registry):
+    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]")[0] + "]"
+    return host in ("localhost", "[::1]") or host.startswith("127.")
+
+
+def validate_registry(registry):
+    if not registry or not REGISTRY.match(registry):
+        raise SlipwayError(f"registry {registry!r} is not a host[:port] (for example 127.0.0.1:5001)")
+
+
+def validate_repository(name):
+    if not name or len(name) > 255 or not REPOSITORY.match(name):
+        raise SlipwayError(f"image name {name!r} is not a valid repository name "
+                           "(lower-case letters, digits, '.', '_', '-', '/' between components)")
+
+
+def _challenge(header):
+    """``Bearer realm="...",service="..."`` -> ("bearer", {"realm": ..., ...})."""
+    scheme, _, rest = (header or "").partition(" ")
+    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
+
+
+class Registry:
+    """One registry, one identity. ``username``/``password`` may be None for an anonymous registry."""
+
+    def __init__(self, registry, username=None, password=None, timeout=10.0, scheme=None):
+        validate_registry(registry)
+        self.registry = registry
+        self.base = f"{scheme or ('http' if is_loopback(registry) else 'https')}://{registry}"
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self._auth = {}  # scope -> Authorization header value
+
+    # -- transport ------------------------------------------------------------------------------------
+    def _open(self, method, url, headers):
+        if not url.startswith(("http://", "https://")):
+            raise SlipwayError(f"registry {self.registry}: refusing to open {url!r} (not http or https)")
+        request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - scheme checked
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 - scheme checked
+        except urllib.error.HTTPError as err:
+            return err
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise SlipwayError(f"registry {self.registry} is unreachable: {reason}",
+                               registry=self.registry) from None
+
+    def _basic(self):
+        if self.username is None:
+            return None
+        token = base64.b64encode(f"{self.username}:{self._password or ''}".encode()).decode()
+        return f"Basic {token}"
+
+    def _authorize(self, header, scope):
+        scheme, params = _challenge(header)
+        if scheme == "basic":
+            return self._basic()
+        if scheme == "bearer" and params.get("realm"):
+            query = {"service": params.get("service", "")}
+            if scope:
+                query["scope"] = scope
+            url = params["realm"] + "?" + urllib.parse.urlencode(query)
+            headers = {"Authorization": self._basic()} if self.username is not None else {}
+            response = self._open("GET", url, headers)
+            if response.status != 200:
+                raise self._refused(response.status)
+            body = json.load(response)
+            return f"Bearer {body.get('token') or body.get('access_token')}"
+        raise SlipwayError(f"registry {self.registry} asks for unsupported authentication {scheme!r}",
+                           registry=self.registry)
+
+    def _refused(self, status):
+        who = f"user {self.username!r}" if self.username is not None else "anonymous access"
+        return SlipwayError(f"registry {self.registry} refused {who} (HTTP {status}): check "
+                            "slipway_registry_username and slipway_registry_password",
+                            registry=self.registry, status=status)
+
+    def request(self, method, path, headers=None, scope=""):
+        """One request with authentication; returns the response (any status but 401)."""
+        headers = dict(headers or {})
+        if scope in self._auth:
+            headers["Authorization"] = self._auth[scope]
+        response = self._open(method, self.base + path, headers)
+        if response.status == 401 and "Authorization" not in headers:
+            self._auth[scope] = self._authorize(response.headers.get("WWW-Authenticate"), scope)
+            if self._auth[scope]:
+                headers["Authorization"] = self._auth[scope]
+                response = self._open(method, self.base + path, headers)
+        if response.status == 401:
+            raise self._refused(401)
+        return response
+
+    # -- API ------------------------------------------------------------------------------------------
+    def check(self):
+        """Reachable and the credentials accepted (``GET /v2/``); raises SlipwayError otherwise."""
+        response = self.request("GET", "/v2/")
+        if response.status != 200:
+            raise SlipwayError(f"registry {self.registry} answered HTTP {response.status} to /v2/",
+                               registry=self.registry, status=response.status)
+
+    def manifest_digest(self, repository, reference):
+        """The ``sha256:...`` digest of ``repository:reference``, or None when the registry has no such tag."""
+        validate_repository(repository)
+        scope = f"repository:{repository}:pull"
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = self.request("HEAD", path, {"Accept": MANIFEST_TYPES}, scope=scope)
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise SlipwayError(f"registry {self.registry} answered HTTP {response.status} for {repository}:"
+                               f"{reference}", registry=self.registry, status=response.status)
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        body = self.request("GET", path, {"Accept": MANIFEST_TYPES}, scope=scope).read()
+        return "sha256:" + hashlib.sha256(body).hexdigest()

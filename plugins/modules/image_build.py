@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: image_build
+short_description: Build and push the images of systems under content-addressed tags
+description:
+  - Builds every image that the selected systems declare in their C(slipway.yml), in parallel on a bounded
+    number of workers, and pushes each to the context's registry.
+  - The tag of an image is a digest of what its build reads - the build context as filtered by
+    C(.dockerignore), the Dockerfile, the build arguments and the target. An image whose tag the registry
+    already has is neither built nor pushed; a one-byte change in its context gives a new tag.
+  - Returns, per image, the reference by digest (C(registry/name@sha256:...)) that delivery deploys, so what
+    is delivered is exactly what was built and tested.
+  - The registry is checked first; when it is down or refuses the credentials the module fails before
+    building anything.
+version_added: 0.1.0
+author: Slipway engineers
+extends_documentation_fragment:
+  - slipway.platform.registry
+attributes:
+  check_mode:
+    support: full
+    details: Computes the tags and asks the registry which exist, then reports what would be built and pushed;
+      builds and pushes nothing. The same predicate decides in a real run.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: A second run with unchanged contexts finds every tag in the registry and reports C(changed=false).
+options:
+  workers:
+    description: How many images are built at the same time.
+    type: int
+    default: 2
+  force:
+    description: Build and push even when the registry already has the tag (for example after a base image
+      was rebuilt under the same name).
+    type: bool
+    default: false
+notes:
+  - The digest does not cover the base images a Dockerfile starts from; refer to them by digest
+    (C(FROM image@sha256:...)) when they may change under the same name, or use O(force).
+"""
+
+EXAMPLES = r"""
+- name: Build and push the shop's images
+  slipway.platform.image_build:
+    ecosystem_root: "{{ slipway_ecosystem_root }}"
+    systems: "{{ slipway_systems }}"
+    registry: "{{ slipway_registry }}"
+    registry_username: "{{ slipway_registry_username }}"
+    registry_password: "{{ slipway_registry_password }}"
+    workers: 2
+  register: slipway_built
+
+- name: Show what delivery will deploy
+  ansible.builtin.debug:
+    var: slipway_built.references
+"""
+
+RETURN = r"""
+images:
+  description: One entry per image, in the order the systems declare them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Image (repository) name., type: str, returned: always}
+    system: {description: The system declaring the image., type: str, returned: always}
+    action:
+      description: C(built) (built and pushed), C(skipped) (the registry has the tag), C(would_build) (check mode)
+        or C(failed).
+      type: str
+      returned: always
+    tag: {description: The content tag., type: str, returned: when the context could be read, sample: 3f1c0e...}
+    digest: {description: The manifest digest in the registry., type: str, returned: when known, sample: "sha256:9a..."}
+    reference:
+      description: The reference delivery deploys.
+      type: str
+      returned: when known
+      sample: 127.0.0.1:5001/backend@sha256:9a...
+    pushed: {description: Whether this run pushed the image., type: bool, returned: always}
+    seconds: {description: Time spent on this image., type: float, returned: always}
+    msg: {description: What went wrong., type: str, returned: when failed}
+    command: {description: The equivalent docker command that failed., type: str, returned: when failed}
+    stdout: {description: Tail of the build or push log., type: str, returned: when failed}
+references:
+  description: Map of image name to reference by digest, for C(reports/images-<context>.json).
+  returned: success
+  type: dict
+  sample: {backend: "127.0.0.1:5001/backend@sha256:9a..."}
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.args import registry_auth  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.build import build_all, summary  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.engine import Engine  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.registry import Registry  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.spec import load_systems  # noqa: E402
+
+
+def run(params, check_mode):
+    if params["workers"] < 1:
+        raise SlipwayError("workers must be at least 1")
+    systems = load_systems(params["ecosystem_root"], params["systems"])
+    images = [image for system in systems for image in system.images]
+    registry = Registry(params["registry"], params.get("registry_username"), params.get("registry_password"),
+                        timeout=params["registry_timeout"])
+    if not check_mode:
+        Engine(params.get("docker_host")).close()  # fail early and clearly when there is no engine
+    results = build_all(images, registry, lambda: Engine(params.get("docker_host")), registry_auth(params),
+                        workers=params["workers"], check_mode=check_mode, force=params["force"])
+    changed, failed, references = summary(results)
+    if failed:
+        names = ", ".join(f"{r['name']} ({r.get('msg')})" for r in failed)
+        first = failed[0]
+        raise SlipwayError(f"{len(failed)} of {len(results)} images failed: {names}", images=results,
+                           command=first.get("command"), stdout=first.get("stdout"), stderr=first.get("stderr"))
+    return {"changed": changed, "images": results, "references": references}
+
+
+def main():
+    argument_spec = dict(
+        ecosystem_root=dict(type="path", required=True),
+        systems=dict(type="list", elements="str", required=True),
+        registry=dict(type="str", required=True),
+        registry_username=dict(type="str"),
+        registry_password=dict(type="str", no_log=True),
+        registry_timeout=dict(type="float", default=10.0),
+        docker_host=dict(type="str"),
+        workers=dict(type="int", default=2),
+        force=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module.params, module.check_mode))
+    except SlipwayError as err:
+        module.fail_json(**err.to_result())
+
+
+if __name__ == "__main__":
+    main()
