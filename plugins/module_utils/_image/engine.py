@@ -37,6 +37,9 @@ class Engine:
         docker = docker_sdk()
         self.host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.errors = docker.errors
+        import requests.exceptions  # noqa: PLC0415 - the Docker SDK's own transport
+
+        self.timeouts = requests.exceptions
         try:
             self.api = docker.APIClient(base_url=self.host, version="auto", timeout=timeout)
             self.api.ping()
@@ -112,3 +115,33 @@ class Engine:
         except self.errors.APIError as err:
             raise SlipwayError(f"docker pull of {repository}{separator}{reference} failed: "
                                f"{err.explanation or err}", command=command, stderr=str(err)) from None
+
+    # -- containers -----------------------------------------------------------------------------------
+    def run(self, image, command, timeout, network="none", environment=None, labels=None):
+        """Run ``command`` in a new container of ``image``; kill it after ``timeout`` seconds.
+
+        Returns ``(exit_code or None, output bytes, timed_out)``; the container is always removed.
+        """
+        container = self.api.create_container(
+            image, command=list(command), environment=environment or {}, labels=labels or {},
+            host_config=self.api.create_host_config(network_mode=network),
+        )["Id"]
+        timed_out, exit_code = False, None
+        try:
+            self.api.start(container)
+            try:
+                exit_code = self.api.wait(container, timeout=timeout)["StatusCode"]
+            except (self.timeouts.ReadTimeout, self.timeouts.ConnectionError):  # how the SDK says "timeout"
+                timed_out = True
+                self.api.kill(container)
+            output = self.api.logs(container, stdout=True, stderr=True)
+        finally:
+            self.api.remove_container(container, force=True, v=True)
+        return exit_code, output, timed_out
+
+    def remove_labelled(self, label):
+        """Remove every container carrying ``label`` (``key=value``); returns how many there were."""
+        found = self.api.containers(all=True, filters={"label": label})
+        for container in found:
+            self.api.remove_container(container["Id"], force=True, v=True)
+        return len(found)
