@@ -98,7 +98,11 @@ references:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._image.args import registry_auth  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.args import (  # noqa: E402
+    REGISTRY_CONNECTION_SPEC,
+    SYSTEMS_SPEC,
+    registry_auth,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._image.build import build_all, summary  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._image.engine import Engine  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._image.registry import Registry  # noqa: E402
@@ -127,13 +131,8 @@ def run(params, check_mode):
 
 def main():
     argument_spec = dict(
-        ecosystem_root=dict(type="path", required=True),
-        systems=dict(type="list", elements="str", required=True),
-        registry=dict(type="str", required=True),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        registry_timeout=dict(type="float", default=10.0),
-        docker_host=dict(type="str"),
+        REGISTRY_CONNECTION_SPEC,
+        **SYSTEMS_SPEC,
         workers=dict(type="int", default=2),
         force=dict(type="bool", default=False),
     )

@@ -131,7 +131,11 @@ import uuid  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._image import report, testing  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._image.args import registry_auth  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._image.args import (  # noqa: E402
+    REGISTRY_CONNECTION_SPEC,
+    SYSTEMS_SPEC,
+    registry_auth,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._image.compose import (  # noqa: E402
     ComposeProject,
     find_compose,
@@ -201,13 +205,8 @@ def run(params, check_mode):
 
 def main():
     argument_spec = dict(
-        ecosystem_root=dict(type="path", required=True),
-        systems=dict(type="list", elements="str", required=True),
-        registry=dict(type="str", required=True),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        registry_timeout=dict(type="float", default=10.0),
-        docker_host=dict(type="str"),
+        REGISTRY_CONNECTION_SPEC,
+        **SYSTEMS_SPEC,
         images=dict(type="dict", required=True),
         categories=dict(type="list", elements="str",
                         choices=["unit", "functional", "style", "duplication", "outdated", "licences"],

@@ -2,10 +2,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Content addresses of image builds: the digest of everything a build reads.
 
-The digest covers the build context as the Docker CLI sends it (filtered by ``.dockerignore`` with the
-engine's own matching rules), the Dockerfile, the build arguments and the target. Two builds with the same
-digest read the same bytes, so the tag derived from it names one image: an unchanged context gives the same
-tag (nothing to build or push), a one-byte change gives a new one. Pure Python, no Docker.
+The digest covers the build context filtered by ``.dockerignore`` (moby's matching rules: ``*``, ``?``,
+``**``, ``[...]``, ``\\`` escapes, ``!`` exceptions, the last match wins, a match on a folder covers its
+content), the Dockerfile, the build arguments and the target. The build itself is sent exactly the context
+that was hashed (``write_context_tar``), so digest and image can never disagree about what was read.
+Two builds with the same digest read the same bytes, so the tag derived from it names one image: an
+unchanged context gives the same tag (nothing to build or push), a one-byte change gives a new one.
+Pure Python, no Docker.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import re
 import stat
+import tarfile
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
@@ -125,6 +129,48 @@ def context_entries(context, patterns):
                 yield rel, "f", stat.S_IMODE(info.st_mode), _file_digest(full)
 
 
+def _patterns(context):
+    ignore_path = os.path.join(context, ".dockerignore")
+    if not os.path.isfile(ignore_path):
+        return []
+    with open(ignore_path, encoding="utf-8") as handle:
+        return parse_dockerignore(handle.read())
+
+
+def _dockerfile_path(context, dockerfile):
+    path = dockerfile if os.path.isabs(dockerfile) else os.path.join(context, dockerfile)
+    if not os.path.isfile(path):
+        raise SlipwayError(f"Dockerfile {path} does not exist")
+    return path
+
+
+def write_context_tar(context, dockerfile, fileobj):
+    """Write the filtered context (what ``build_digest`` covers) as a tar to ``fileobj``; returns the
+    Dockerfile's name inside it (a Dockerfile outside the context is added as ``.slipway.Dockerfile``)."""
+    dockerfile_path = _dockerfile_path(context, dockerfile)
+    inside = os.path.relpath(dockerfile_path, context).replace(os.sep, "/")
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        names = set()
+        for rel, _kind, _mode, _payload in context_entries(context, _patterns(context)):
+            info = tar.gettarinfo(os.path.join(context, rel), arcname=rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            names.add(rel)
+            if info.isfile():
+                with open(os.path.join(context, rel), "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+        if inside.startswith("../") or inside not in names:  # outside the context, or ignored: send it anyway
+            inside = ".slipway.Dockerfile"
+            info = tar.gettarinfo(dockerfile_path, arcname=inside)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with open(dockerfile_path, "rb") as handle:
+                tar.addfile(info, handle)
+    return inside
+
+
 def _file_digest(path):
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -140,14 +186,8 @@ def build_digest(context, dockerfile="Dockerfile", build_args=None, target=None)
     """
     if not os.path.isdir(context):
         raise SlipwayError(f"build context {context} is not a folder")
-    dockerfile_path = dockerfile if os.path.isabs(dockerfile) else os.path.join(context, dockerfile)
-    if not os.path.isfile(dockerfile_path):
-        raise SlipwayError(f"Dockerfile {dockerfile_path} does not exist")
-    ignore_path = os.path.join(context, ".dockerignore")
-    patterns = []
-    if os.path.isfile(ignore_path):
-        with open(ignore_path, encoding="utf-8") as handle:
-            patterns = parse_dockerignore(handle.read())
+    dockerfile_path = _dockerfile_path(context, dockerfile)
+    patterns = _patterns(context)
     sha = hashlib.sha256()
     header = {"scheme": SCHEME, "build_args": dict(sorted((build_args or {}).items())), "target": target or ""}
     sha.update(json.dumps(header, sort_keys=True).encode() + b"\0")

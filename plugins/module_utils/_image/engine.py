@@ -11,8 +11,10 @@ from __future__ import annotations
 import collections
 import os
 import shlex
+import tempfile
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._image.digest import write_context_tar
 
 TAIL_LINES = 40
 
@@ -61,21 +63,33 @@ class Engine:
         command.append(context)
         log, image_id = [], None
         try:
-            for chunk in self.api.build(path=context, dockerfile=dockerfile, tag=tag, buildargs=build_args or {},
-                                        target=target or None, rm=True, forcerm=True, pull=False, decode=True):
-                if "stream" in chunk:
-                    log.extend(chunk["stream"].rstrip("\n").splitlines())
-                if "error" in chunk:
-                    log.append(chunk["error"].rstrip("\n"))
-                    raise SlipwayError(f"docker build of {tag} failed: {chunk['error'].strip()}",
-                                       command=shlex.join(command), stdout=tail(log), stderr=chunk["error"])
-                if "aux" in chunk and "ID" in chunk["aux"]:
-                    image_id = chunk["aux"]["ID"]
+            with tempfile.TemporaryFile() as archive:
+                inside = write_context_tar(context, dockerfile, archive)
+                archive.seek(0)
+                stream = self.api.build(fileobj=archive, custom_context=True, dockerfile=inside, tag=tag,
+                                        buildargs=build_args or {}, target=target or None, rm=True, forcerm=True,
+                                        pull=False, decode=True)
+                image_id = self._follow_build(stream, tag, command, log)
         except self.errors.APIError as err:
             raise SlipwayError(f"docker build of {tag} failed: {err.explanation or err}",
                                command=shlex.join(command), stdout=tail(log), stderr=str(err)) from None
         if image_id is None:
             image_id = self.api.inspect_image(tag)["Id"]
+        return image_id
+
+    @staticmethod
+    def _follow_build(stream, tag, command, log):
+        """Collect the build log into ``log``; returns the image id the engine announced, if any."""
+        image_id = None
+        for chunk in stream:
+            if "stream" in chunk:
+                log.extend(chunk["stream"].rstrip("\n").splitlines())
+            if "error" in chunk:
+                log.append(chunk["error"].rstrip("\n"))
+                raise SlipwayError(f"docker build of {tag} failed: {chunk['error'].strip()}",
+                                   command=shlex.join(command), stdout=tail(log), stderr=chunk["error"])
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
         return image_id
 
     def push(self, repository, tag, auth=None):
