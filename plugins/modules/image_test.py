@@ -38,8 +38,8 @@ attributes:
 options:
   images:
     description:
-      - Map of image name to the reference to test, as the build step recorded it
-        (C(reports/images-<context>.json)), for example C({backend: 127.0.0.1:5001/backend@sha256:...}).
+      - "Map of image name to the reference to test, as the build step recorded it
+        (C(reports/images-<context>.json)), for example C({\"backend\": \"127.0.0.1:5001/backend@sha256:...\"})."
       - Images the engine does not have are pulled from O(registry) first.
     type: dict
     required: true

@@ -138,6 +138,8 @@ def load_systems(root, names, default_timeout=DEFAULT_TIMEOUT):
         raise SlipwayError(f"ecosystem root {root} is not a folder")
     if not names:
         raise SlipwayError("no systems selected: give at least one system name")
+    if len(set(names)) != len(names):
+        raise SlipwayError(f"systems {list(names)} name a system more than once")
     systems, owners = [], {}
     for name in names:
         system = load_system(root, name, default_timeout)
