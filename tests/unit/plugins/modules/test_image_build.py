@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils" / "_image"))
+
 from ansible_collections.slipway.platform.plugins.doc_fragments.registry import ModuleDocFragment
 from ansible_collections.slipway.platform.plugins.modules import image_build, image_test
 from fake_registry import FakeRegistry
+from module_runner import run_module
 
 SHOP = str(Path(__file__).resolve().parents[4] / "examples" / "shop")
 SENTINEL = "Sentinel-9f3b-never-print"
@@ -45,20 +50,20 @@ def test_documentation_matches_the_argument_spec(module, monkeypatch):
         assert len(action) == 1 and action[0].startswith(("slipway.platform.", "ansible.builtin.")), task
 
 
-def test_invalid_input_fails_cleanly_before_anything(run_module):
-    result, _ = run_module(image_build.main, {"ecosystem_root": SHOP, "systems": ["ghost"],
+def test_invalid_input_fails_cleanly_before_anything(capsys):
+    result, _ = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["ghost"],
                                               "registry": "127.0.0.1:1"})
     assert result["failed"] and "ghost" in result["msg"] and "does not exist" in result["msg"]
     assert "Traceback" not in result.get("exception", "") and "module_stderr" not in result
-    result, _ = run_module(image_build.main, {"ecosystem_root": SHOP, "systems": ["backend"],
+    result, _ = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["backend"],
                                               "registry": "http://nope", "workers": 0})
     assert result["failed"] and "workers must be at least 1" in result["msg"]
 
 
-def test_wrong_credentials_fail_clearly_without_the_password(run_module):
+def test_wrong_credentials_fail_clearly_without_the_password(capsys):
     registry = FakeRegistry(password="the-right-one")
     try:
-        result, raw = run_module(image_build.main, {
+        result, raw = run_module(capsys, image_build.main, {
             "ecosystem_root": SHOP, "systems": ["backend", "worker", "frontend"], "registry": registry.address,
             "registry_username": "slipway", "registry_password": SENTINEL}, check_mode=True)
     finally:
@@ -67,11 +72,11 @@ def test_wrong_credentials_fail_clearly_without_the_password(run_module):
     assert SENTINEL not in raw
 
 
-def test_check_mode_predicts_without_an_engine(run_module, monkeypatch):
+def test_check_mode_predicts_without_an_engine(capsys, monkeypatch):
     registry = FakeRegistry()
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     try:
-        result, raw = run_module(image_build.main, {
+        result, raw = run_module(capsys, image_build.main, {
             "ecosystem_root": SHOP, "systems": ["backend", "worker"], "registry": registry.address,
             "registry_username": "slipway", "registry_password": registry.password}, check_mode=True)
     finally:

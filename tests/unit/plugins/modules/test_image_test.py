@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils" / "_image"))
+
 from ansible_collections.slipway.platform.plugins.modules import image_test
+from module_runner import run_module
 
 SHOP = str(Path(__file__).resolve().parents[4] / "examples" / "shop")
 REF = "127.0.0.1:5001/{}@sha256:" + "0" * 64
@@ -17,8 +21,8 @@ def args(**extra):
     return base
 
 
-def test_check_mode_lists_what_would_run(run_module):
-    result, _ = run_module(image_test.main, args(), check_mode=True)
+def test_check_mode_lists_what_would_run(capsys):
+    result, _ = run_module(capsys, image_test.main, args(), check_mode=True)
     assert result["changed"] is False and result["passed"] is True
     backend = result["images"][0]
     assert backend["verdict"] == "planned" and backend["reference"] == REF.format("backend")
@@ -26,16 +30,16 @@ def test_check_mode_lists_what_would_run(run_module):
                                                          "licences"]
 
 
-def test_references_must_be_by_digest(run_module):
-    result, _ = run_module(image_test.main, args(images={"backend": "127.0.0.1:5001/backend:latest"}))
+def test_references_must_be_by_digest(capsys):
+    result, _ = run_module(capsys, image_test.main, args(images={"backend": "127.0.0.1:5001/backend:latest"}))
     assert result["failed"] and "not a reference by digest" in result["msg"]
 
 
-def test_an_unbuilt_image_is_named(run_module):
-    result, _ = run_module(image_test.main, args(images={"backend": REF.format("backend")}), check_mode=True)
+def test_an_unbuilt_image_is_named(capsys):
+    result, _ = run_module(capsys, image_test.main, args(images={"backend": REF.format("backend")}), check_mode=True)
     assert result["failed"] and "frontend" in result["msg"] and "build step" in result["msg"]
 
 
-def test_unknown_category_is_refused(run_module):
-    result, _ = run_module(image_test.main, args(categories=["unit", "speed"]), check_mode=True)
+def test_unknown_category_is_refused(capsys):
+    result, _ = run_module(capsys, image_test.main, args(categories=["unit", "speed"]), check_mode=True)
     assert result["failed"] and "speed" in result["msg"]
