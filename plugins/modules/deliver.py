@@ -202,6 +202,14 @@ drift:
   returned: always
   type: list
   elements: dict
+conflicts_respected:
+  description: Objects with fields left to another field manager (for example C(spec.replicas) to an autoscaler).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {system: backend, kind: Deployment, namespace: shop, name: backend, action: unchanged,
+       conflicts_respected: [{field: ".spec.replicas", manager: horizontal-pod-autoscaler}]}
 pruned:
   description: Objects deleted (or that would be) because their system no longer declares them.
   returned: always

@@ -176,12 +176,11 @@ class Delivery:
                 if resource is not None:
                     collections.setdefault(self._collection(resource, entry.get("namespace")), [])
         lists = self._read_collections(list(collections))
+        declared = {d.key for s in self.systems for d in s.objects}  # an object moving between systems stays
         for system in self.systems:
             run = self.runs[system.name]
-            declared = set()
             for plan in run.plans:
                 desired = plan.desired
-                declared.add(desired.key)
                 plan.live = lists[self._collection(desired.resource, desired.namespace)].get(desired.name)
                 assess(plan)
             if self.opts.prune:
@@ -249,7 +248,12 @@ class Delivery:
         hub = WaitHub(self.client)
         failed = {}
         try:
-            self.foundations(hub)
+            try:
+                self.foundations(hub)
+            except SlipwayError as exc:
+                for run in self.runs.values():
+                    run.result, run.reason = "skipped", "namespaces/CRDs failed"
+                return {"namespaces and CRDs": exc.msg}
             with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as requests, \
                     ThreadPoolExecutor(max_workers=max(1, min(32, len(self.systems)))) as systems:
                 done, running = set(), {}
@@ -400,6 +404,7 @@ class Delivery:
             "systems": [self.system_row(run, record) for run in self.runs.values()],
             "objects": [p.report() for p in plans if p.action != "unchanged" or p.drift],
             "drift": [dict(p.report(), drift=p.drift) for p in plans if p.drift],
+            "conflicts_respected": [p.report() for p in plans if p.respected],
             "pruned": [live_label(r, live) for run in self.runs.values() for r, live in run.prune],
             "writes": self.client.writes,
             "requests": self.client.requests,

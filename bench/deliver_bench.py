@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Delivery benchmark (issue 4): N systems x (Deployment, Service, ConfigMap), each tool in a fresh namespace.
+
+(a) Slipway cold delivery        -- ansible-playbook running slipway.platform.deliver (templates rendered
+                                    on the controller), without and with waiting for readiness
+(b) Slipway redelivery           -- nothing changed: must make zero writes
+(c) kubectl apply --server-side  -- the same rendered objects, cold and again
+(d) kubernetes.core.k8s loop     -- one task per object (--k8s-limit runs a sample and extrapolates)
+
+Targets: (a) <= 1.0x (c cold); (b) zero writes and <= 0.5x (c again); (a) >= 20x faster than (d).
+Run with the stack up: `make bench` or `.venv/bin/python bench/deliver_bench.py [--systems 100]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack"))
+KUBECTL = STACK / "bin" / "kubectl"
+ADMIN = STACK / "kube" / "admin.kubeconfig"
+PLAYBOOK_BIN = ROOT / ".venv" / "bin" / "ansible-playbook"
+TEMPLATE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: "{{ system.name }}"}
+data: {greeting: "hello from {{ system.name }}", replicas: "{{ values.replicas | default(1) }}"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: "{{ system.name }}"}
+spec:
+  selector: {app: "{{ system.name }}"}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: "{{ system.name }}"}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: "{{ system.name }}"}}
+  template:
+    metadata: {labels: {app: "{{ system.name }}"}}
+    spec:
+      containers: [{name: app, image: "{{ images[system.name] }}", ports: [{containerPort: 8080}]}]
+"""
+
+
+def kubectl(*args, stdin=None, check=True):
+    return subprocess.run([str(KUBECTL), f"--kubeconfig={ADMIN}", *args], input=stdin, capture_output=True,
+                          text=True, check=check)
+
+
+def timed(func):
+    start = time.perf_counter()
+    value = func()
+    return time.perf_counter() - start, value
+
+
+def fresh_namespace(prefix):
+    name = f"{prefix}-{uuid.uuid4().hex[:5]}"
+    kubectl("create", "namespace", name)
+    return name
+
+
+def write_ecosystem(root, systems, namespace):
+    for i in range(systems):
+        name = f"svc{i:03d}"
+        (root / name / "deploy").mkdir(parents=True)
+        (root / name / "slipway.yml").write_text(yaml.safe_dump(
+            {"name": name, "namespace": namespace, "depends_on": [], "images": [{"name": name, "context": "."}]}))
+        (root / name / "deploy" / "app.yaml.j2").write_text(TEMPLATE)
+
+
+def rendered_objects(systems, namespace):
+    """The same objects, rendered for kubectl and kubernetes.core (plain YAML, one list)."""
+    objects = []
+    for i in range(systems):
+        name = f"svc{i:03d}"
+        text = (TEMPLATE.replace('{{ system.name }}', name).replace('{{ images[system.name] }}',
+                                                                      f"127.0.0.1:5001/{name}:v1")
+                .replace("{{ values.replicas | default(1) }}", "1"))
+        for doc in yaml.safe_load_all(text):
+            doc["metadata"]["namespace"] = namespace
+            objects.append(doc)
+    return objects
+
+
+def slipway_playbook(tmp, eco, namespace, systems, context, wait):
+    book = tmp / "deliver.yml"
+    book.write_text(yaml.safe_dump([{
+        "name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [{"name": "deliver", "register": "delivery", "slipway.platform.deliver": {
+            "context": context, "systems": [f"svc{i:03d}" for i in range(systems)], "ecosystem_root": str(eco),
+            "registry": "127.0.0.1:5001", "system_tags": {f"svc{i:03d}": "v1" for i in range(systems)},
+            "kubeconfig": str(ADMIN), "wait": wait, "wait_timeout": 600, "concurrency": 8}},
+            {"name": "result", "ansible.builtin.copy": {"content": "{{ delivery | to_json }}",
+                                                        "dest": str(tmp / "result.json"), "mode": "0600"}}],
+    }]))
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="", ANSIBLE_DISPLAY_OK_HOSTS="true")
+    subprocess.run([str(PLAYBOOK_BIN), "-i", "localhost,", str(book)], cwd=ROOT, check=True, capture_output=True,
+                   text=True, env=env)
+    return json.loads((tmp / "result.json").read_text())
+
+
+def k8s_loop(tmp, objects, limit):
+    sample = objects[:limit] if limit else objects
+    book = tmp / "k8s.yml"
+    (tmp / "objects.json").write_text(json.dumps(sample))
+    book.write_text(yaml.safe_dump([{
+        "name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [{"name": "apply", "kubernetes.core.k8s": {"kubeconfig": str(ADMIN), "state": "present",
+                                                            "apply": True, "server_side_apply": {
+                                                                "field_manager": "bench"},
+                                                            "definition": "{{ item }}"},
+                   "loop": f"{{{{ lookup('ansible.builtin.file', '{tmp / 'objects.json'}') | from_json }}}}",
+                   "loop_control": {"label": "{{ item.kind }}/{{ item.metadata.name }}"}}],
+    }]))
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="")
+    subprocess.run([str(PLAYBOOK_BIN), "-i", "localhost,", str(book), "-e",
+                    f"ansible_python_interpreter={sys.executable}"], cwd=ROOT, check=True, capture_output=True,
+                   text=True, env=env)
+    return len(sample)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", type=int, default=100)
+    parser.add_argument("--k8s-limit", type=int, default=0,
+                        help="apply only this many objects with kubernetes.core.k8s and extrapolate (0: all)")
+    parser.add_argument("--keep", action="store_true", help="keep the namespaces")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+    namespaces = []
+    try:
+        rows = []
+        ns_a = fresh_namespace("bench-slipway")
+        namespaces.append(ns_a)
+        eco = tmp / "eco"
+        write_ecosystem(eco, args.systems, ns_a)
+        context = f"bench-{uuid.uuid4().hex[:5]}"
+        a_time, a_result = timed(lambda: slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False))
+        rows.append(("(a) slipway cold, no wait", a_time, f"writes={a_result['writes']}"))
+        b_time, b_result = timed(lambda: slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False))
+        rows.append(("(b) slipway redelivery", b_time,
+                     f"writes={b_result['writes']} changed={b_result['changed']}"))
+        ns_w = fresh_namespace("bench-slipway-wait")
+        namespaces.append(ns_w)
+        shutil.rmtree(eco)
+        write_ecosystem(eco, args.systems, ns_w)
+        w_time, w_result = timed(lambda: slipway_playbook(tmp, eco, ns_w, args.systems, f"{context}w", wait=True))
+        rows.append(("(a') slipway cold + wait ready", w_time, f"writes={w_result['writes']}"))
+
+        ns_c = fresh_namespace("bench-kubectl")
+        namespaces.append(ns_c)
+        manifest = tmp / "objects.yaml"
+        manifest.write_text(yaml.safe_dump_all(rendered_objects(args.systems, ns_c)))
+        c_cold, _ = timed(lambda: kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)))
+        rows.append(("(c) kubectl apply --server-side cold", c_cold, ""))
+        c_again, _ = timed(lambda: kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)))
+        rows.append(("(c) kubectl apply --server-side again", c_again, ""))
+
+        ns_d = fresh_namespace("bench-k8s")
+        namespaces.append(ns_d)
+        objects = rendered_objects(args.systems, ns_d)
+        d_time, applied = timed(lambda: k8s_loop(tmp, objects, args.k8s_limit))
+        d_full = d_time * len(objects) / applied
+        label = "(d) kubernetes.core.k8s loop" + (f" ({applied} objects, extrapolated)" if applied < len(objects)
+                                                  else "")
+        rows.append((label, d_full, f"measured {d_time:.1f}s for {applied} objects"))
+
+        print(f"\nDelivery benchmark: {args.systems} systems x (Deployment, Service, ConfigMap) = "
+              f"{3 * args.systems} objects, local stack\n")
+        for label, seconds, note in rows:
+            print(f"  {label:<48} {seconds:8.2f} s   {note}")
+        print("\nRatios (targets in brackets):")
+        print(f"  (a) / (c cold)   = {a_time / c_cold:6.2f}   [<= 1.0]")
+        print(f"  (a') / (c cold)  = {w_time / c_cold:6.2f}   [information: includes waiting for readiness]")
+        print(f"  (b) / (c again)  = {b_time / c_again:6.2f}   [<= 0.5; writes {b_result['writes']}, target 0]")
+        print(f"  (d) / (a)        = {d_full / a_time:6.2f}   [>= 20]")
+    finally:
+        if not args.keep:
+            for namespace in namespaces:
+                kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""playbooks/deliver.yml end to end: render on the controller, deliver, report; secrets never leak (R5/R6)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from fixtures.deliver.support import grant_namespace, unique
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ system.name }}-config
+data:
+  greeting: "{{ values.greeting | default('hello') }}"
+  context: "{{ context }}"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ system.name }}-secret
+stringData:
+  token: "{{ alpha_token }}"
+---
+# an empty document: skipped
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ system.name }}
+spec:
+  replicas: {{ values.replicas | default(1) }}
+  selector:
+    matchLabels: {app: {{ system.name }}}
+  template:
+    metadata:
+      labels: {app: {{ system.name }}}
+    spec:
+      containers:
+        - name: app
+          image: "{{ images.alpha }}"
+          envFrom:
+            - secretRef: {name: {{ system.name }}-secret}
+"""
+
+
+@pytest.fixture
+def setup(stack_dir, kubectl, tmp_path):
+    namespace = grant_namespace(kubectl, unique("t-play"))
+    context = unique("t")
+    eco = tmp_path / "eco"
+    (eco / "alpha" / "deploy").mkdir(parents=True)
+    (eco / "alpha" / "slipway.yml").write_text(yaml.safe_dump(
+        {"name": "alpha", "namespace": namespace, "depends_on": [], "images": [{"name": "alpha", "context": "."}],
+         "manifests": "deploy"}))
+    (eco / "alpha" / "deploy" / "app.yaml.j2").write_text(TEMPLATE)
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}))
+    pki = stack_dir / "pki"
+    (inventory / "group_vars" / "all" / "context.yml").write_text(yaml.safe_dump({
+        "slipway_context": context, "slipway_ecosystem_root": str(eco), "slipway_systems": ["alpha"],
+        "slipway_registry": "127.0.0.1:5001", "slipway_system_tags": {"alpha": "v1"},
+        "slipway_system_values": {"alpha": {"greeting": "hi"}}, "slipway_reports_dir": str(tmp_path / "reports"),
+        "slipway_kube_api_url": "https://127.0.0.1:6443", "slipway_kube_ca_cert": str(pki / "ca.crt"),
+        "slipway_kube_client_cert": str(pki / "deployer.crt"), "slipway_kube_client_key": str(pki / "deployer.key"),
+        "slipway_deliver_wait_timeout": 90}))
+    yield {"namespace": namespace, "context": context, "inventory": inventory, "tmp": tmp_path}
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def playbook(setup, *args, token):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(setup["inventory"]),
+                           str(ROOT / "playbooks" / "deliver.yml"), "-e", f"alpha_token={token}", *args],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+
+
+def recap_changed(output):
+    line = next(line for line in output.splitlines() if line.startswith("localhost") and "changed=" in line)
+    return int(line.split("changed=")[1].split()[0])
+
+
+def everything_stored(kubectl, namespace, context):
+    objects = kubectl("get", "configmaps,secrets,deployments", "-n", namespace, "-o", "json").stdout
+    journal = kubectl("get", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={context}",
+                      "-o", "json").stdout
+    metadata = [i["metadata"] for i in json.loads(objects)["items"]]
+    return json.dumps(metadata) + journal
+
+
+def test_playbook_delivers_reports_and_never_leaks_a_secret(setup, kubectl):
+    first_token, second_token = "SENTINEL-4f1e-alpha", "SENTINEL-9d2c-bravo"
+    ns, context = setup["namespace"], setup["context"]
+
+    checked = playbook(setup, "--check", "--diff", token=first_token)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert kubectl("get", "configmap", "alpha-config", "-n", ns, check=False).returncode != 0
+
+    first = playbook(setup, "-vvv", "--diff", token=first_token)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output
+    assert recap_changed(first.stdout) == 1
+    assert "slipway: alpha: ready" in output  # progress line
+    assert "system  image" in output and "127.0.0.1:5001/alpha:v1" in output  # the summary table
+    config = json.loads(kubectl("get", "configmap", "alpha-config", "-n", ns, "-o", "json").stdout)
+    assert config["data"] == {"greeting": "hi", "context": context}
+
+    second = playbook(setup, "-vvv", "--diff", token=first_token)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert recap_changed(second.stdout) == 0
+
+    third = playbook(setup, "-vvv", "--diff", token=second_token)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert recap_changed(third.stdout) == 1  # only the secret value changed, and it counts
+    assert "<redacted hmac:" in third.stdout
+
+    for run in (checked, first, second, third):
+        assert "SENTINEL" not in run.stdout + run.stderr
+    assert "SENTINEL" not in everything_stored(kubectl, ns, context)
+    stored = everything_stored(kubectl, ns, context)
+    for token in (first_token, second_token):
+        assert base64.b64encode(token.encode()).decode() not in stored
+
+
+def test_production_is_refused_without_confirmation(setup):
+    result = playbook(setup, "-e", "slipway_context=production", token="x")
+    assert result.returncode != 0
+    assert "slipway_production_confirmed=true" in result.stdout

@@ -1,0 +1,223 @@
+"""The delivery engine against the real API server: the reliability cases of docs (R1-R16).
+
+Every test works in its own namespace and its own delivery context (journal and lock are per context),
+delivers as the least-privilege deployer, and checks the cluster with kubectl as admin, independently of
+what the engine says about itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from fixtures.deliver.support import (
+    Journal,
+    SlipwayError,
+    client_for,
+    configmap,
+    deployment,
+    grant_namespace,
+    live,
+    resource_versions,
+    run,
+    secret,
+    service,
+    system,
+    unique,
+)
+
+
+@pytest.fixture
+def ns(kubectl):
+    namespace = grant_namespace(kubectl, unique("t-deliver"))
+    yield namespace
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def context():
+    return unique("t")
+
+
+def journal_revisions(stack_dir, context):
+    client = client_for(stack_dir, "admin")
+    try:
+        return [r["revision"] for r in Journal(client, context).records()]
+    finally:
+        client.close()
+
+
+def shop(ns, image="127.0.0.1:5001/app:1", greeting="hello", password="s3cret-one", replicas=1):  # noqa: S107
+    return [system("backend", ns, configmap("backend-config", greeting=greeting),
+                   secret("backend-secret", password=password),
+                   deployment("backend", image=image, replicas=replicas), service("backend"))]
+
+
+def test_redelivery_is_ok_with_zero_writes_and_no_new_revision(stack_dir, ns, context, kubectl):
+    first, _ = run(stack_dir, shop(ns), context)
+    assert first["changed"] and first["revision"] == 1
+    assert first["summary"]["created"] == 4
+    assert live(kubectl, "deployment", ns, "backend")["status"].get("availableReplicas") == 1
+    before = resource_versions(kubectl, ns)
+    second, _ = run(stack_dir, shop(ns), context)
+    assert second["changed"] is False
+    assert second["writes"] == 0
+    assert second["summary"] == {"created": 0, "updated": 0, "unchanged": 4, "pruned": 0}
+    assert resource_versions(kubectl, ns) == before
+    assert journal_revisions(stack_dir, context) == [1]
+
+
+def test_check_mode_predicts_exactly_and_mutates_nothing(stack_dir, ns, context, kubectl):
+    run(stack_dir, shop(ns), context)
+    changed = shop(ns, image="127.0.0.1:5001/app:2", greeting="bonjour")
+    before = resource_versions(kubectl, ns)
+    predicted, _ = run(stack_dir, changed, context, check_mode=True, diff=True)
+    assert resource_versions(kubectl, ns) == before
+    assert journal_revisions(stack_dir, context) == [1]
+    assert predicted["changed"] and predicted["writes"] == 0
+    predicted_objects = sorted((o["kind"], o["name"], o["action"]) for o in predicted["objects"])
+    assert predicted_objects == [("ConfigMap", "backend-config", "update"), ("Deployment", "backend", "update")]
+    real, _ = run(stack_dir, changed, context)
+    assert sorted((o["kind"], o["name"], o["action"]) for o in real["objects"]) == predicted_objects
+    assert live(kubectl, "configmap", ns, "backend-config")["data"] == {"greeting": "bonjour"}
+    again, _ = run(stack_dir, changed, context, check_mode=True)
+    assert again["changed"] is False and again["objects"] == []
+
+
+def test_check_mode_of_a_first_delivery_creates_nothing(stack_dir, ns, context, kubectl):
+    predicted, _ = run(stack_dir, shop(ns), context, check_mode=True)
+    assert predicted["changed"] and predicted["summary"]["created"] == 4
+    assert kubectl("get", "configmap", "backend-config", "-n", ns, check=False).returncode != 0
+    assert journal_revisions(stack_dir, context) == []
+
+
+def test_secret_string_data_is_normalised_and_a_removed_key_is_removed(stack_dir, ns, context, kubectl):
+    two_keys = [system("app", ns, secret("creds", user="admin", password="pw-1"))]
+    run(stack_dir, two_keys, context)
+    again, _ = run(stack_dir, two_keys, context)
+    assert again["changed"] is False
+    one_key = [system("app", ns, secret("creds", user="admin"))]
+    result, _ = run(stack_dir, one_key, context)
+    assert result["changed"]
+    data = live(kubectl, "secret", ns, "creds")["data"]
+    assert data == {"user": base64.b64encode(b"admin").decode()}
+
+
+def test_changing_only_a_secret_value_reports_changed_without_showing_it(stack_dir, ns, context, kubectl):
+    run(stack_dir, shop(ns, password="SENTINEL-first-7f3a"), context)
+    result, _ = run(stack_dir, shop(ns, password="SENTINEL-second-9c1d"), context, diff=True)
+    assert result["changed"]
+    assert [(o["kind"], o["action"]) for o in result["objects"]] == [("Secret", "update")]
+    text = json.dumps(result)
+    assert "SENTINEL" not in text
+    assert base64.b64encode(b"SENTINEL-second-9c1d").decode() not in text
+    diff = result["diff"][0]
+    assert diff["before"]["data"]["password"] != diff["after"]["data"]["password"]
+    assert diff["after"]["data"]["password"].startswith("<redacted hmac:")
+
+
+def test_immutable_field_change_is_a_clean_error_and_writes_nothing(stack_dir, ns, context, kubectl):
+    run(stack_dir, [system("app", ns, configmap("c", a="1"), deployment("web", labels={"app": "web"}))], context)
+    before = resource_versions(kubectl, ns)
+    changed = deployment("web", labels={"app": "web", "tier": "front"})
+    changed["spec"]["selector"] = {"matchLabels": {"app": "web", "tier": "front"}}
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, [system("app", ns, configmap("c", a="2"), changed)], context)
+    assert "immutable" in err.value.msg and "spec.selector" in err.value.msg
+    assert "system app, deploy/main.yaml.j2 (document 2), Deployment" in err.value.msg
+    assert resource_versions(kubectl, ns) == before  # the ConfigMap change was not written either
+    assert journal_revisions(stack_dir, context) == [1]
+
+
+def test_invalid_and_empty_manifests_are_rejected_before_any_write(stack_dir, ns, context, kubectl):
+    bad = system("app", ns, configmap("fine", a="1"), None, {"apiVersion": "v1", "metadata": {"name": "x"}})
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, [bad], context)
+    assert "system app, deploy/main.yaml.j2 (document 3): missing or empty 'kind'" in err.value.msg
+    schema = deployment("web")
+    schema["spec"]["replicaz"] = 3
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, [system("app", ns, configmap("fine", a="1"), schema)], context)
+    assert "replicaz" in err.value.msg and "Deployment" in err.value.msg
+    unknown = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    with pytest.raises(SlipwayError, match="unknown kind 'Gadget'"):
+        run(stack_dir, [system("app", ns, configmap("fine", a="1"), unknown)], context)
+    assert kubectl("get", "configmap", "fine", "-n", ns, check=False).returncode != 0
+    assert journal_revisions(stack_dir, context) == []
+
+
+@pytest.mark.parametrize("case", ["closed port", "wrong CA"])
+def test_unreachable_api_or_wrong_ca_fails_fast_and_records_nothing(stack_dir, ns, context, case):
+    connection = {"api_url": "https://127.0.0.1:1"} if case == "closed port" else {
+        "ca_cert": str(stack_dir / "pki" / "deployer.crt")}  # a certificate that did not sign the server's
+    start = time.monotonic()
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, shop(ns), context, connection=connection)
+    assert time.monotonic() - start < 10
+    expected = "cannot reach the Kubernetes API" if case == "closed port" else "TLS handshake"
+    assert expected in err.value.msg
+    assert "BEGIN" not in json.dumps(err.value.to_result())
+    assert journal_revisions(stack_dir, context) == []
+
+
+def test_prune_removes_what_the_system_no_longer_declares_and_nothing_else(stack_dir, ns, context, kubectl):
+    kubectl("create", "configmap", "hand-made", "-n", ns, "--from-literal=a=1")
+    run(stack_dir, [system("app", ns, configmap("keep", a="1"), configmap("old", a="1"))], context)
+    run(stack_dir, [system("other", ns, configmap("others", a="1"))], context)
+    result, _ = run(stack_dir, [system("app", ns, configmap("keep", a="1"))], context)
+    assert result["pruned"] == [f"ConfigMap {ns}/old"]
+    names = set(kubectl("get", "configmaps", "-n", ns, "-o", "name").stdout.split())
+    assert {"configmap/keep", "configmap/hand-made", "configmap/others"} <= names
+    assert "configmap/old" not in names
+    assert journal_revisions(stack_dir, context) == [1, 2, 3]
+
+
+def test_hand_edits_are_drift_fixed_by_the_next_delivery(stack_dir, ns, context, kubectl):
+    systems = shop(ns, replicas=2)
+    run(stack_dir, systems, context)
+    kubectl("patch", "configmap", "backend-config", "-n", ns, "--type=merge", "-p", '{"data":{"greeting":"hacked"}}')
+    kubectl("scale", "deployment", "backend", "-n", ns, "--replicas=5")
+    result, _ = run(stack_dir, systems, context)
+    drifted = {o["name"]: o["drift"] for o in result["drift"]}
+    assert drifted == {"backend-config": [".data.greeting"], "backend": [".spec.replicas"]}
+    assert live(kubectl, "configmap", ns, "backend-config")["data"] == {"greeting": "hello"}
+    assert live(kubectl, "deployment", ns, "backend")["spec"]["replicas"] == 2
+    settled, _ = run(stack_dir, systems, context)
+    assert settled["changed"] is False and settled["writes"] == 0
+
+
+def test_fields_owned_by_a_controller_are_respected(stack_dir, ns, context, kubectl):
+    systems = [system("app", ns, deployment("web", replicas=2))]
+    run(stack_dir, systems, context)
+    # An autoscaler sets replicas through the scale subresource under its own field manager.
+    kubectl("patch", "deployment", "web", "-n", ns, "--subresource=scale", "--type=merge",
+            "--field-manager=horizontal-pod-autoscaler", "-p", '{"spec":{"replicas":3}}')
+    result, _ = run(stack_dir, systems, context)
+    assert live(kubectl, "deployment", ns, "web")["spec"]["replicas"] == 3
+    assert result["changed"] is False
+    forced, _ = run(stack_dir, systems, context, force_conflicts=True)
+    assert forced["changed"] and live(kubectl, "deployment", ns, "web")["spec"]["replicas"] == 2
+
+
+def test_a_workload_that_cannot_progress_fails_fast_with_the_reason(stack_dir, ns, context, kubectl):
+    stuck = deployment("stuck", progressDeadlineSeconds=3, pod={"nodeSelector": {"slipway.io/nowhere": "true"}})
+    start = time.monotonic()
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, [system("app", ns, stuck)], context, wait_timeout=120)
+    assert time.monotonic() - start < 60
+    assert "ProgressDeadlineExceeded" in err.value.msg
+    details = json.dumps(err.value.details)
+    assert "Unschedulable" in details or "FailedScheduling" in details
+    records = Journal(client_for(stack_dir, "admin"), context).records()
+    assert [(r["revision"], r["outcome"]) for r in records] == [(1, "failed")]
+
+
+def test_dependencies_are_delivered_and_ready_first(stack_dir, ns, context):
+    systems = [system("frontend", ns, deployment("frontend"), depends_on=["backend"]),
+               system("backend", ns, deployment("backend"), depends_on=["db"]),
+               system("db", ns, deployment("db"))]
+    result, _ = run(stack_dir, systems, context)
+    ready = [line.split(":")[0] for line in result["progress"] if ": ready" in line]
+    assert ready == ["db", "backend", "frontend"]
