@@ -136,7 +136,11 @@ def running_pid(name: str) -> int | None:
 
 
 def start_daemon(name: str, cmd: list[str], env: dict | None = None) -> int:
-    """Start a long-running process in its own session, logging to ``logs/<name>.log``."""
+    """Start a long-running process in its own session, logging to ``logs/<name>.log``.
+
+    A recorded process of the same name that did not answer is stopped first: one pid file, one process.
+    """
+    stop_daemon(name)
     LOGS.mkdir(parents=True, exist_ok=True)
     RUN.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}.log"
@@ -174,7 +178,9 @@ def wait_until(predicate, what: str, log: Path, timeout: float = 60.0, daemon: s
         if daemon and running_pid(daemon) is None:
             raise StepFailed(f"{what}: the process exited; see {log}")
         time.sleep(0.25)
-    raise StepFailed(f"{what}: not ready after {timeout:.0f}s; see {log}")
+    if daemon:
+        stop_daemon(daemon)
+    raise StepFailed(f"{what}: not ready after {timeout:.0f}s (stopped it); see {log}")
 
 
 def port_open(port: int) -> bool:
@@ -441,6 +447,10 @@ def ensure_pki() -> str:
     for name, subject in identities.items():
         issue_certificate(name, subject)
         write_kubeconfig(name)
+    for component in ("controller-manager", "scheduler"):
+        # Serving certificates from the stack's CA, so health checks verify TLS instead of skipping it.
+        issue_certificate(f"{component}-serving", f"/CN={component}", client=False,
+                          server_names=["127.0.0.1", "localhost"])
     return f"CA at {PKI / 'ca.crt'}; kubeconfigs in {KUBECONFIGS}"
 
 
@@ -535,6 +545,8 @@ def ensure_apiserver() -> str:
         f"--audit-policy-file={audit_policy}", f"--audit-log-path={LOGS / 'audit.log'}",
         "--audit-log-maxsize=200", "--audit-log-maxbackup=2",
         f"--kubelet-client-certificate={PKI / 'admin.crt'}", f"--kubelet-client-key={PKI / 'admin.key'}",
+        # Reach kubelets (logs, exec, port-forward) by InternalIP: node names do not resolve here.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
     ])
     wait_until(apiserver_ready, "kube-apiserver /readyz", LOGS / "kube-apiserver.log", timeout=120,
                daemon="kube-apiserver")
@@ -551,6 +563,8 @@ def ensure_controller_manager() -> str:
         f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1", f"--secure-port={PORTS['controller-manager']}",
+        f"--tls-cert-file={PKI / 'controller-manager-serving.crt'}",
+        f"--tls-private-key-file={PKI / 'controller-manager-serving.key'}",
         "--leader-elect=false", "--use-service-account-credentials=true",
         f"--service-account-private-key-file={PKI / 'sa.key'}", f"--root-ca-file={PKI / 'ca.crt'}",
         f"--cluster-signing-cert-file={PKI / 'ca.crt'}", f"--cluster-signing-key-file={PKI / 'ca.key'}",
@@ -573,6 +587,7 @@ def ensure_scheduler() -> str:
         f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1", f"--secure-port={PORTS['scheduler']}", "--leader-elect=false",
+        f"--tls-cert-file={PKI / 'scheduler-serving.crt'}", f"--tls-private-key-file={PKI / 'scheduler-serving.key'}",
         "--kube-api-qps=200", "--kube-api-burst=400",
     ])
     wait_until(lambda: https_ok(PORTS["scheduler"], "/healthz"), "kube-scheduler",
