@@ -2,15 +2,15 @@
 # Build the local images that service templates use as real dependencies and runtimes, from Debian
 # packages only, because nothing can be pulled from a registry here:
 #
-#   slipway/postgres:15       PostgreSQL 15 server + client (entrypoint: init on first start, run *.sql once)
-#   slipway/redis:7           Redis 7 server
+#   slipway/postgres:15       PostgreSQL 15 server + client; applies /fixtures/*.sql at every start
+#   slipway/redis:7           Redis 7 server; applies /fixtures/*.redis at every start
 #   slipway/python:bookworm   Python 3 with the drivers the backend and worker templates use
 #                             (psycopg2, redis) and pyflakes for their style test
 #
 # Each image is a debootstrapped minbase tree with the packages included, then `docker import`ed: the
 # host fetches the .deb files (so builds need no network inside a container), and one package cache is
-# shared between the three trees. An image that already exists is kept (cached by presence); pass
-# --force to rebuild. Needs root (debootstrap), DOCKER_HOST pointing at the engine, and ~40 s per image.
+# shared between the three trees. An image built from the same recipe is kept (a label records it); pass
+# --force to rebuild anyway. Needs root (debootstrap), DOCKER_HOST pointing at the engine, and ~40 s per image.
 #
 #   hack/deps-images.sh [--force] [postgres|redis|python ...]
 set -euo pipefail
@@ -45,8 +45,12 @@ mirror() {
 # build_image REF PACKAGES IMPORT-CHANGES... : debootstrap, run the image's setup hook, import.
 build_image() {
   local ref="$1" packages="$2" name="$3"; shift 3
-  if ! $force && docker image inspect "$ref" >/dev/null 2>&1; then
-    say "$ref: cached"
+  # The recipe (packages, image settings, setup hook) is hashed into a label: an image built from an older
+  # recipe is rebuilt, an image from this one is kept.
+  local recipe
+  recipe="$( { printf '%s\n' "$ref" "$packages" "$@"; declare -f "setup_$name"; } | sha256sum | cut -c1-16)"
+  if ! $force && [ "$(docker image inspect -f '{{ index .Config.Labels "org.slipway.recipe" }}' "$ref" 2>/dev/null)" = "$recipe" ]; then
+    say "$ref: cached (recipe $recipe)"
     return
   fi
   local tree="$BUILD/$name" started=$SECONDS
@@ -62,6 +66,7 @@ build_image() {
   for change in "$@"; do changes+=(--change "$change"); done
   tar -C "$tree" -c . | docker import "${changes[@]}" \
     --change "LABEL org.opencontainers.image.description=\"$name from Debian $SUITE packages: $packages\"" \
+    --change "LABEL org.slipway.recipe=$recipe" \
     - "$ref" >>"$LOG"
   rm -rf "$tree"
   say "$ref: built in $((SECONDS - started)) s"
@@ -78,31 +83,37 @@ setup_postgres() {
   cat > "$tree/usr/local/bin/postgres-entrypoint" <<'SH'
 #!/bin/sh
 # Initialise the cluster on first start (POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, then every
-# /docker-entrypoint-initdb.d/*.sql once), then run the server in the foreground on every interface
-# of the container. Same contract as the community postgres image, for the parts the templates use.
+# /docker-entrypoint-initdb.d/*.sql once), apply every /fixtures/*.sql on *every* start (fixtures must be
+# idempotent), then run the server in the foreground on every interface of the container. The setup runs
+# on a server that listens on its Unix socket only, so a TCP client (or `pg_isready -h 127.0.0.1`) can
+# never see a database without its fixtures.
 set -eu
 PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 BIN=/usr/lib/postgresql/15/bin
 user="${POSTGRES_USER:-postgres}"
 db="${POSTGRES_DB:-$user}"
+sql() { psql -q -v ON_ERROR_STOP=1 -U "$user" "$@"; }
+first_start=false
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  first_start=true
   pwfile="$(mktemp)"
   printf '%s\n' "${POSTGRES_PASSWORD:-postgres}" > "$pwfile"
   "$BIN/initdb" -D "$PGDATA" -U "$user" --pwfile="$pwfile" -E UTF8 --locale=C \
     --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-  "$BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-  if [ "$db" != postgres ]; then
-    psql -v ON_ERROR_STOP=1 -U "$user" -d postgres -c "CREATE DATABASE \"$db\"" >/dev/null
-  fi
-  for script in /docker-entrypoint-initdb.d/*.sql; do
-    [ -e "$script" ] || continue
-    echo "postgres-entrypoint: running $script"
-    psql -v ON_ERROR_STOP=1 -U "$user" -d "$db" -f "$script" >/dev/null
-  done
-  "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
 fi
+"$BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+if $first_start; then
+  [ "$db" = postgres ] || sql -d postgres -c "CREATE DATABASE \"$db\""
+  for script in /docker-entrypoint-initdb.d/*.sql; do
+    [ -e "$script" ] && { echo "postgres-entrypoint: init $script"; sql -d "$db" -f "$script"; }
+  done
+fi
+for script in /fixtures/*.sql; do
+  [ -e "$script" ] && { echo "postgres-entrypoint: fixtures $script"; sql -d "$db" -f "$script"; }
+done
+"$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
 exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
 SH
   chmod 0755 "$tree/usr/local/bin/postgres-entrypoint"
@@ -111,6 +122,34 @@ SH
 setup_redis() {
   local tree="$1"
   install -d -o "$(chroot "$tree" id -u redis)" -g "$(chroot "$tree" id -g redis)" -m 0750 "$tree/data"
+  cat > "$tree/usr/local/bin/redis-entrypoint" <<'SH'
+#!/bin/sh
+# Run redis-server (arguments are appended to the defaults), apply every /fixtures/*.redis (redis-cli
+# syntax, idempotent) on every start, then mark the container ready for `redis-ready`, its health check:
+# clients that wait for health never see Redis without its fixtures.
+set -eu
+rm -f /tmp/redis-ready
+redis-server --bind 0.0.0.0 --protected-mode no --dir /data --save "" "$@" &
+server=$!
+trap 'kill -TERM "$server"' TERM INT
+until redis-cli ping >/dev/null 2>&1; do
+  kill -0 "$server" 2>/dev/null || exit 1
+  sleep 0.1
+done
+for script in /fixtures/*.redis; do
+  [ -e "$script" ] || continue
+  echo "redis-entrypoint: fixtures $script"
+  redis-cli < "$script" >/dev/null
+done
+touch /tmp/redis-ready
+wait "$server"
+SH
+  cat > "$tree/usr/local/bin/redis-ready" <<'SH'
+#!/bin/sh
+# Health check: Redis answers and the entrypoint has applied the fixtures.
+[ -e /tmp/redis-ready ] && [ "$(redis-cli ping)" = PONG ]
+SH
+  chmod 0755 "$tree/usr/local/bin/redis-entrypoint" "$tree/usr/local/bin/redis-ready"
 }
 
 setup_python() {
@@ -126,11 +165,12 @@ for name in "${wanted[@]}"; do
       build_image slipway/postgres:15 postgresql postgres \
         'USER postgres' 'ENV PGDATA=/var/lib/postgresql/data' \
         'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        'EXPOSE 5432' 'ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]' 'CMD []' ;;
+        'EXPOSE 5432' 'HEALTHCHECK --interval=1s --retries=60 CMD ["pg_isready", "-q", "-h", "127.0.0.1"]' \
+        'ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]' 'CMD []' ;;
     redis)
       build_image slipway/redis:7 redis-server redis \
-        'USER redis' 'WORKDIR /data' 'EXPOSE 6379' \
-        'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--save", ""]' ;;
+        'USER redis' 'WORKDIR /data' 'EXPOSE 6379' 'HEALTHCHECK --interval=1s --retries=30 CMD ["redis-ready"]' \
+        'ENTRYPOINT ["/usr/local/bin/redis-entrypoint"]' 'CMD []' ;;
     python)
       build_image slipway/python:bookworm python3,python3-psycopg2,python3-redis,python3-pyflakes python \
         'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1' 'CMD ["python3"]' ;;

@@ -170,7 +170,7 @@ def conflict_message(conflicts, dest):
     }
     lines = [f"{path}: {reasons[reason]}" for path, reason in sorted(conflicts.items())]
     return (f"refusing to overwrite local changes in {dest}: " + "; ".join(lines)
-            + ". Keep your version (commit it, and leave it alone), or set force to overwrite.")
+            + ". Nothing was written; set force to replace them with the template's version.")
 
 
 def diffs(desired, existing, result, dest):
