@@ -27,7 +27,7 @@ def test_second_up_changes_nothing_and_says_so(stack):
 
 def test_status_reports_every_component_up(stack):
     result = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "status"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
     for component in ("docker", "registry", "etcd", "kube-apiserver", "kube-controller-manager",
                       "kube-scheduler", "kwok"):
