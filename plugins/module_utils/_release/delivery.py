@@ -46,6 +46,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.journal 
     release_content,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease
+from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import annotate_config, snapshot_writer
 
 KEY_SECRET = "slipway-digest-key"  # noqa: S105 - a Secret's name, not a password
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
@@ -156,6 +157,7 @@ class Delivery:
                                + "\n- ".join(errors), problems=errors)
         self.key = hmac_key(self.client, self.opts.journal_namespace, create=not self.opts.check_mode)
         self.applier = Applier(self.client, self.key, self.opts.force_conflicts, self.opts.reclaim_managers)
+        annotate_config(self.systems, self.key)  # config versioning: pod templates carry their config's digest
 
     def read_journal(self):
         self.records = Journal(self.client, self.opts.context, self.opts.journal_namespace).records()
@@ -391,7 +393,8 @@ class Delivery:
             if entry.get("result") != "carried" and not entry.get("changed_in"):
                 entry["changed_in"] = revision
         journal = Journal(self.client, self.opts.context, self.opts.journal_namespace)
-        return journal.write(record, after_revision=(self.last or {}).get("revision", 0))
+        return journal.write(record, after_revision=(self.last or {}).get("revision", 0),
+                             attach=snapshot_writer(self))  # the release's objects, for rollback
 
     def result(self, changed, record=None):
         plans = [p for run in self.runs.values() for p in run.plans]
@@ -432,13 +435,13 @@ def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def deliver(client, raw_systems, options, progress=None):
+def deliver(client, raw_systems, options, progress=None, runner=None):
     """Deliver the rendered systems to one context; returns the module result (raises SlipwayError).
 
     Nothing is written before every object passed validation and a server-side dry-run. A delivery that
     would change nothing makes no write at all (not even the lock) and records no revision.
     """
-    run = Delivery(client, raw_systems, options, progress)
+    run = (runner or Delivery)(client, raw_systems, options, progress)  # runner: a subclass (rollback, canary)
     run.validate_locally()
     run.connect()
     lease = Lease(client, options.context, options.holder or default_holder(), options.lock_duration,

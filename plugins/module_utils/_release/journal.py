@@ -81,11 +81,16 @@ class Journal:
                                f"({self.namespace}); it may have been pruned from the history")
         return parse_record(found)
 
-    def write(self, record, after_revision):
-        """Create the record as the next revision; a name clash (a racing writer) takes the next number."""
+    def write(self, record, after_revision, attach=None):
+        """Create the record as the next revision; a name clash (a racing writer) takes the next number.
+
+        ``attach(record)`` (the release snapshot, ``snapshot.py``) stores what goes beside the record and returns
+        extra ConfigMap fields (``binaryData``); it may add its index to ``record``.
+        """
         revision = (after_revision or 0) + 1
         for _attempt in range(5):
             record = dict(record, revision=revision)
+            extra = attach(record) if attach is not None else {}
             body = {
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": record_name(self.context, revision), "namespace": self.namespace,
@@ -93,6 +98,7 @@ class Journal:
                                         REVISION_LABEL: str(revision), OUTCOME_LABEL: record.get("outcome", "")}},
                 "data": {RECORD_KEY: json.dumps(record, sort_keys=True, indent=1)},
             }
+            body.update(extra)
             try:
                 self.client.request("POST", self._collection, body=body)
                 return record
