@@ -553,46 +553,40 @@ def ensure_apiserver() -> str:
     return f"ready at https://127.0.0.1:{PORTS['apiserver']}"
 
 
-@step("kube-controller-manager")
-def ensure_controller_manager() -> str:
-    if running_pid("kube-controller-manager") and https_ok(PORTS["controller-manager"], "/healthz"):
+def ensure_controller(component: str, extra_args: list[str]) -> str:
+    """Start kube-<component> with its own client identity and a serving certificate from the stack's CA."""
+    name, port = f"kube-{component}", PORTS[component]
+    if running_pid(name) and https_ok(port, "/healthz"):
         return "already running"
-    kubeconfig = KUBECONFIGS / "controller-manager.kubeconfig"
-    start_daemon("kube-controller-manager", [
-        str(BIN / "kube-controller-manager"),
+    kubeconfig = KUBECONFIGS / f"{component}.kubeconfig"
+    start_daemon(name, [
+        str(BIN / name),
         f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1", f"--secure-port={PORTS['controller-manager']}",
-        f"--tls-cert-file={PKI / 'controller-manager-serving.crt'}",
-        f"--tls-private-key-file={PKI / 'controller-manager-serving.key'}",
-        "--leader-elect=false", "--use-service-account-credentials=true",
+        "--bind-address=127.0.0.1", f"--secure-port={port}", "--leader-elect=false",
+        f"--tls-cert-file={PKI / f'{component}-serving.crt'}",
+        f"--tls-private-key-file={PKI / f'{component}-serving.key'}",
+        "--kube-api-qps=200", "--kube-api-burst=400",
+        *extra_args,
+    ])
+    wait_until(lambda: https_ok(port, "/healthz"), name, LOGS / f"{name}.log", timeout=60, daemon=name)
+    return "running"
+
+
+@step("kube-controller-manager")
+def ensure_controller_manager() -> str:
+    return ensure_controller("controller-manager", [
+        "--use-service-account-credentials=true",
         f"--service-account-private-key-file={PKI / 'sa.key'}", f"--root-ca-file={PKI / 'ca.crt'}",
         f"--cluster-signing-cert-file={PKI / 'ca.crt'}", f"--cluster-signing-key-file={PKI / 'ca.key'}",
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
         "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-        "--kube-api-qps=200", "--kube-api-burst=400",
     ])
-    wait_until(lambda: https_ok(PORTS["controller-manager"], "/healthz"), "kube-controller-manager",
-               LOGS / "kube-controller-manager.log", timeout=60, daemon="kube-controller-manager")
-    return "running"
 
 
 @step("kube-scheduler")
 def ensure_scheduler() -> str:
-    if running_pid("kube-scheduler") and https_ok(PORTS["scheduler"], "/healthz"):
-        return "already running"
-    kubeconfig = KUBECONFIGS / "scheduler.kubeconfig"
-    start_daemon("kube-scheduler", [
-        str(BIN / "kube-scheduler"),
-        f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1", f"--secure-port={PORTS['scheduler']}", "--leader-elect=false",
-        f"--tls-cert-file={PKI / 'scheduler-serving.crt'}", f"--tls-private-key-file={PKI / 'scheduler-serving.key'}",
-        "--kube-api-qps=200", "--kube-api-burst=400",
-    ])
-    wait_until(lambda: https_ok(PORTS["scheduler"], "/healthz"), "kube-scheduler",
-               LOGS / "kube-scheduler.log", timeout=60, daemon="kube-scheduler")
-    return "running"
+    return ensure_controller("scheduler", [])
 
 
 def kwok_stages() -> Path:
