@@ -19,17 +19,22 @@ description:
   - The registry is checked first; when it is down or refuses the credentials the module fails before
     building anything.
 version_added: 0.1.0
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.registry
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the tags and asks the registry which exist, then reports what would be built and pushed;
       builds and pushes nothing. The same predicate decides in a real run.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details: A second run with unchanged contexts finds every tag in the registry and reports C(changed=false).
 options:

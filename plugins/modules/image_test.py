@@ -21,17 +21,22 @@ description:
   - Gives one verdict per image and per-command results, writes a JUnit XML file and a JSON report, and fails
     when any image failed, so a pipeline stops before delivery.
 version_added: 0.1.0
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.registry
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Validates the descriptions and references and returns what would run; runs nothing and writes no
       report.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details: Changes nothing in the registry or the engine (every container, network and volume it starts is
       removed); it always reports C(changed=false). Reports are rewritten on each run.

@@ -15,8 +15,9 @@ import json
 import re
 import urllib.error
 import urllib.parse
-import urllib.request
 
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
 MANIFEST_TYPES = ", ".join([
@@ -47,7 +48,7 @@ def validate_repository(name):
 
 def _challenge(header):
     """``Bearer realm="...",service="..."`` -> ("bearer", {"realm": ..., ...})."""
-    scheme, _, rest = (header or "").partition(" ")
+    scheme, _space, rest = (header or "").partition(" ")
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
@@ -67,12 +68,11 @@ class Registry:
     def _open(self, method, url, headers):
         if not url.startswith(("http://", "https://")):
             raise SlipwayError(f"registry {self.registry}: refusing to open {url!r} (not http or https)")
-        request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - scheme checked
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 - scheme checked
+            return open_url(url, method=method, headers=headers, timeout=self.timeout, follow_redirects="safe")
         except urllib.error.HTTPError as err:
             return err
-        except (urllib.error.URLError, OSError) as err:
+        except (urllib.error.URLError, OSError, UrlsConnectionError, SSLValidationError) as err:
             reason = getattr(err, "reason", err)
             raise SlipwayError(f"registry {self.registry} is unreachable: {reason}",
                                registry=self.registry) from None

@@ -135,7 +135,7 @@ def ensure_local(engine, references, auth=None):
     ``--pull never``, so what runs is exactly what was built)."""
     for reference in references:
         if not engine.has_image(reference):
-            repository, _, digest = reference.partition("@")
+            repository, _at, digest = reference.partition("@")
             engine.pull(repository, digest or "latest", auth)
 
 
