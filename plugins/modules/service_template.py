@@ -10,9 +10,9 @@ module: service_template
 short_description: Write a generated service's files without ever overwriting local edits
 version_added: 0.1.0
 description:
-  - Writes a set of already rendered files (usually rendered by the role M(slipway.platform.service_template)'s
-    templates) into a destination folder, and records the SHA-256 of each file it wrote in a manifest
-    C(.slipway-template.json) in that folder.
+  - Writes a set of already rendered files (usually rendered by the templates of the role
+    C(slipway.platform.service_template)) into a destination folder, and records the SHA-256 of each file it
+    wrote in a manifest C(.slipway-template.json) in that folder.
   - On a later run a file whose content is already the desired one is left alone; a file that still has the
     content the generator wrote is updated to the new desired content; a file edited (or removed) since it was
     generated, or one that existed before the generator, is a conflict.
