@@ -19,7 +19,9 @@ description:
   - Conflicts make the module fail without writing anything, listing each file and why, unless O(force=true).
   - Files present in the folder but not in O(files) are never touched.
 author:
-  - Slipway engineers
+  - Slipway engineers (@slipway)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   dest:
     description: Folder of the service. Created when missing.
@@ -62,7 +64,10 @@ attributes:
   diff_mode:
     support: full
     details: One diff per file created or updated (full text before and after), and one per mode change.
+  platform:
+    platforms: posix
   idempotent:
+    description: Running the module twice with the same input makes no change the second time.
     support: full
     details: A second run with the same input reports RV(created), RV(updated) and RV(modes) empty and changed=false.
 notes:

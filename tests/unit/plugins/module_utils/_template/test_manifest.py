@@ -10,10 +10,10 @@ import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._template import manifest
 
-FILES = [
+FILES = (
     {"path": "Dockerfile", "content": "FROM slipway/busybox:stable\n"},
     {"path": "bin/dev", "content": "#!/bin/sh\nexec docker compose up\n", "mode": "0755"},
-]
+)
 
 
 def desired(files=FILES):
@@ -127,24 +127,24 @@ class TestApply:
         result = manifest.plan(want, existing, text, template="backend", force=force)
         if not check:
             manifest.apply(str(dest), want, result)
-        return result, existing
+        return result
 
     def test_writes_files_modes_and_manifest_then_is_idempotent(self, tmp_path):
-        first, _ = self.run(tmp_path)
+        first = self.run(tmp_path)
         assert first["changed"]
         assert (tmp_path / "Dockerfile").read_text() == FILES[0]["content"]
         assert stat.S_IMODE(os.stat(tmp_path / "bin" / "dev").st_mode) == 0o755
         record = json.loads((tmp_path / manifest.MANIFEST_NAME).read_text())
         assert record["files"]["Dockerfile"] == manifest.sha256(FILES[0]["content"])
         before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
-        second, _ = self.run(tmp_path)
+        second = self.run(tmp_path)
         assert not second["changed"]
         assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
     def test_check_mode_plan_matches_the_real_run_and_writes_nothing(self, tmp_path):
-        checked, _ = self.run(tmp_path, check=True)
+        checked = self.run(tmp_path, check=True)
         assert list(tmp_path.iterdir()) == []
-        applied, _ = self.run(tmp_path)
+        applied = self.run(tmp_path)
         assert {k: checked[k] for k in ("created", "updated", "changed")} == \
                {k: applied[k] for k in ("created", "updated", "changed")}
 
@@ -161,7 +161,7 @@ class TestApply:
         (tmp_path / "Dockerfile").write_text("FROM mine\n")
         self.run(tmp_path, force=True)
         assert (tmp_path / "Dockerfile").read_text() == FILES[0]["content"]
-        assert not self.run(tmp_path)[0]["changed"]
+        assert not self.run(tmp_path)["changed"]
 
     def test_other_files_in_the_folder_are_never_touched(self, tmp_path):
         (tmp_path / "notes.txt").write_text("mine\n")
@@ -171,7 +171,8 @@ class TestApply:
     def test_diff_shows_only_written_files(self, tmp_path):
         self.run(tmp_path)
         new = [{"path": "Dockerfile", "content": "FROM slipway/debian:bookworm\n"}, FILES[1]]
-        result, existing = self.run(tmp_path, files=new, check=True)
+        existing = manifest.read_tree(str(tmp_path), desired(new))[0]
+        result = self.run(tmp_path, files=new, check=True)
         entries = manifest.diffs(desired(new), existing, result, str(tmp_path))
         assert len(entries) == 1
         assert entries[0]["before"] == FILES[0]["content"] and entries[0]["after"] == new[0]["content"]
