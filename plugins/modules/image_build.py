@@ -83,6 +83,17 @@ images:
       type: str
       returned: always
     tag: {description: The content tag., type: str, returned: when the context could be read, sample: 3f1c0e...}
+    tag_reference:
+      description: The image by its content tag.
+      type: str
+      returned: when the context could be read
+      sample: 127.0.0.1:5001/backend:3f1c0e...
+    context_digest:
+      description: The full sha256 the tag is cut from.
+      type: str
+      returned: when the context could be read
+    repository: {description: The repository in the registry., type: str, returned: always}
+    image_id: {description: The local image id., type: str, returned: when built}
     digest: {description: The manifest digest in the registry., type: str, returned: when known, sample: "sha256:9a..."}
     reference:
       description: The reference delivery deploys.

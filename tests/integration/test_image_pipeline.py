@@ -41,7 +41,11 @@ def engine(request):
         request.getfixturevalue("stack")
     host = (STATE / "docker" / "host").read_text().strip()
     password = (STATE / "secrets" / "registry-password").read_text().strip()
-    return {"DOCKER_HOST": host, "registry": "127.0.0.1:5001", "password": password}
+    found = {"DOCKER_HOST": host, "registry": "127.0.0.1:5001", "password": password}
+    yield found
+    images = docker(found, "images", "-q", "--filter", f"reference=127.0.0.1:5001/it-{RUN}-*").stdout.split()
+    if images:  # this run's local images; the registry keeps its (small) manifests
+        docker(found, "rmi", "-f", *sorted(set(images)), check=False)
 
 
 def docker(engine, *args, check=True):
