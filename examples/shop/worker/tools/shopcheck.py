@@ -104,7 +104,10 @@ def outdated(dependencies):
     policy.init_defaults()
     findings = []
     for name, _licence in read_dependencies(dependencies):
-        package = cache[name] if name in cache else None
+        try:
+            package = cache[name]  # apt_pkg.Cache has no get()
+        except KeyError:
+            package = None
         if package is None or package.current_ver is None:
             findings.append(f"{name}: declared but not installed")
             continue
