@@ -13,6 +13,7 @@ the bridge ``slipway0`` (pod subnet 10.77.0.0/24, no default route out of the po
 from __future__ import annotations
 
 import base64
+import calendar
 import contextlib
 import fcntl
 import hashlib
@@ -27,7 +28,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import stack
+if Path(getattr(sys.modules.get("__main__"), "__file__", None) or "/").resolve() == \
+        Path(__file__).resolve().with_name("stack.py"):
+    # Loaded by `hack/stack.py up|down|status`: share that run's module (its StepFailed, its clock).
+    stack = sys.modules["__main__"]
+else:
+    import stack
 
 NODE_NAME = "slipway-real-0"
 NODE_LABELS = {"slipway.io/node-kind": "real"}
@@ -38,6 +44,7 @@ MARKER = stack.RUN / "real-node"
 LOG = stack.LOGS / "realnode.log"
 CONTAINERD_SOCK = BASE / "containerd.sock"
 CONTAINERD_STATE = BASE / "containerd-state"
+NETNS_DIR = CONTAINERD_STATE / "io.containerd.grpc.v1.cri" / "netns"  # netns_mounts_under_state_dir
 KUBELET_ROOT = BASE / "kubelet"
 POD_LOGS = BASE / "pod-logs"
 IDENTITY = "realnode-kubelet"           # client certificate and kubeconfig of the kubelet
@@ -92,10 +99,14 @@ def node_object() -> dict | None:
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
-def node_ready() -> bool:
+def node_ready(since: float = 0.0) -> bool:
+    """The node reports Ready, in a heartbeat sent at or after ``since`` (epoch seconds)."""
     node = node_object() or {}
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in node.get("status", {}).get("conditions", []))
+    for condition in node.get("status", {}).get("conditions", []):
+        if condition.get("type") == "Ready" and condition.get("status") == "True":
+            beat = calendar.timegm(time.strptime(condition["lastHeartbeatTime"], "%Y-%m-%dT%H:%M:%SZ"))
+            return beat >= int(since)
+    return False
 
 
 def cgroup_roots() -> list[Path]:
@@ -217,6 +228,8 @@ def containerd_config() -> str:
         f'  sandbox_image = "{PAUSE_IMAGE}"',
         '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
         "  netns_mounts_under_state_dir = true", "  disable_apparmor = true",
+        # No CAP_SYS_RESOURCE here: a sandbox may not get an oom_score_adj below containerd's own.
+        "  restrict_oom_score_adj = true",
         f"[{cri}.containerd]", '  snapshotter = "overlayfs"', '  default_runtime_name = "runc"',
         f"[{cri}.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
         f"[{cri}.containerd.runtimes.runc.options]", "  SystemdCgroup = false", '  BinaryName = "/usr/sbin/runc"',
@@ -321,7 +334,11 @@ def kubelet_config() -> dict:
         "cgroupDriver": "cgroupfs", "failCgroupV1": False, "cgroupRoot": f"/{CGROUP_PARENT}",
         "podLogsDir": str(POD_LOGS), "volumePluginDir": str(BASE / "volume-plugins"),
         "registerNode": True, "registerWithTaints": [NODE_TAINT],
-        "maxPods": 40, "serializeImagePulls": False, "resolvConf": "/etc/resolv.conf",
+        "maxPods": 40, "serializeImagePulls": False,
+        # No cluster DNS runs (nor kube-proxy); the conventional address keeps pods' resolv.conf cluster-shaped
+        # and spares every pod a MissingClusterDNS warning. It is unreachable from pods, like any address
+        # outside the pod subnet.
+        "clusterDNS": ["10.96.0.10"], "clusterDomain": "cluster.local",
         # The disk is shared with the rest of the stack: do not evict or collect images because of it.
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
         "imageGCHighThresholdPercent": 99, "imageGCLowThresholdPercent": 98,
@@ -333,8 +350,9 @@ def kubelet_config() -> dict:
 
 @stack.step(f"real node: kubelet ({NODE_NAME})")
 def ensure_kubelet() -> str:
-    begin = time.monotonic()
+    begin, started = time.monotonic(), 0.0
     if not (stack.running_pid("realnode-kubelet") and kubelet_healthy()):
+        started = time.time()  # a Ready condition from before this start does not count
         for folder in (KUBELET_ROOT, POD_LOGS, BASE / "volume-plugins"):
             folder.mkdir(parents=True, exist_ok=True)
         ensure_cgroup_parent()
@@ -350,8 +368,8 @@ def ensure_kubelet() -> str:
         ])
         stack.wait_until(kubelet_healthy, "kubelet /healthz", stack.LOGS / "realnode-kubelet.log", timeout=60,
                          daemon="realnode-kubelet")
-    stack.wait_until(node_ready, f"node {NODE_NAME} Ready", stack.LOGS / "realnode-kubelet.log", timeout=120,
-                     daemon="realnode-kubelet")
+    stack.wait_until(lambda: node_ready(started), f"node {NODE_NAME} Ready", stack.LOGS / "realnode-kubelet.log",
+                     timeout=120, daemon="realnode-kubelet")
     return f"node {NODE_NAME} Ready ({time.monotonic() - begin:.1f}s after the kubelet step began)"
 
 
@@ -474,7 +492,7 @@ def remove_network(netns: list[str]) -> None:
             Path(path).unlink()
     for point in our_mounts():
         subprocess.run(["umount", "-l", point], capture_output=True)
-    for path in (CONTAINERD_STATE / "netns").glob("cni-*"):
+    for path in NETNS_DIR.glob("cni-*"):
         with contextlib.suppress(OSError):
             path.unlink()
     shutil.rmtree(BASE / "cni" / "ipam", ignore_errors=True)  # host-local allocations of the pods just removed
