@@ -36,14 +36,14 @@ def readiness(obj):
     kind, spec, status = obj.get("kind"), obj.get("spec") or {}, obj.get("status") or {}
     conditions = _conditions(obj)
     if kind == "Deployment":
+        if not _generation_seen(obj):  # conditions of the previous generation (a failed release) are stale
+            return PENDING, "waiting for the deployment controller to see the new generation"
         progressing = conditions.get("Progressing") or {}
         if progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded":
             return FAILED, f"ProgressDeadlineExceeded: {progressing.get('message', '')}".strip()
         failure = conditions.get("ReplicaFailure") or {}
         if failure.get("status") == "True":
             return FAILED, f"ReplicaFailure {failure.get('reason', '')}: {failure.get('message', '')}"
-        if not _generation_seen(obj):
-            return PENDING, "waiting for the deployment controller to see the new generation"
         want = spec.get("replicas", 1)
         updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
         if updated < want:
@@ -260,7 +260,8 @@ class WaitHub:
                     continue
                 obj.setdefault("kind", resource.kind)
                 state, reason = readiness(obj)
-                if state == PENDING and resource.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+                if state == PENDING and resource.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job") \
+                        and (resource.kind == "Job" or _generation_seen(obj)):  # else: previous generation's pods
                     if namespace not in pods_by_ns:
                         pods_by_ns[namespace] = self._pods(namespace, resource.kind == "Deployment")
                     pods, replicasets = pods_by_ns[namespace]
