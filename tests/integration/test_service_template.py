@@ -186,3 +186,12 @@ def test_generated_service_just_works(kind, engine, tmp_path, capsys, request):
     assert verdicts["verdict"] == "passed"
     assert [t["category"] for t in verdicts["tests"] if t["status"] == "passed"] == [
         "unit", "functional", "style", "duplication", "outdated", "licences"]
+
+
+@pytest.mark.slow
+def test_molecule_scenario_of_the_role(engine):
+    """`molecule test -s service_template`: converge, idempotence, a refused local edit, testinfra verifiers."""
+    # molecule's docker driver pulls a missing image even with pull: false, and nothing can be pulled here.
+    if run(["docker", "image", "inspect", "slipway/debian:bookworm"], engine, check=False).returncode != 0:
+        pytest.fail("slipway/debian:bookworm is missing: `python3 hack/stack.py up` builds it")
+    run(["molecule", "test", "-s", "service_template"], engine, cwd=ROOT, timeout=1200)

@@ -34,9 +34,9 @@ def test_every_template_file_is_used_and_exists():
     assert listed == on_disk
 
 
-def generate(dest: Path, *extra: str, check=False, diff=False) -> subprocess.CompletedProcess:
+def generate(dest: Path, *extra: str, check=False, diff=False, kind="backend", service="orders"):
     command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / "new_service.yml"),
-               "-e", "kind=backend", "-e", "service=orders", "-e", f"dest={dest}", *extra]
+               "-e", f"kind={kind}", "-e", f"service={service}", "-e", f"dest={dest}", *extra]
     command += ["--check"] if check else []
     command += ["--diff"] if diff else []
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
@@ -120,3 +120,35 @@ def test_force_overwrites_then_the_service_is_stable_again(generated):
     assert generate(generated, "-e", "force=true").returncode == 0
     assert "# mine" not in (generated / "app" / "server.py").read_text()
     assert not write_result(generate(generated))["changed"]
+
+
+@pytest.mark.parametrize("kind", ["frontend", "backend", "worker"])
+def test_deploy_templates_render_to_kubernetes_objects(kind, tmp_path):
+    """What deliver renders from a generated service: valid objects, recommended labels, probes, resources."""
+    jinja2 = pytest.importorskip("jinja2")
+    dest = tmp_path / "svc"
+    done = generate(dest, kind=kind, service="svc")
+    assert done.returncode == 0, done.stdout[-3000:]
+    system = yaml.safe_load((dest / "slipway.yml").read_text())
+    variables = {"system": system, "images": {"svc": "127.0.0.1:5001/svc@sha256:" + "a" * 64},
+                 "context": "local", "values": {"replicas": 3}}
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    objects = {}
+    for template in sorted((dest / system["manifests"]).glob("*.yaml.j2")):
+        for document in yaml.safe_load_all(environment.from_string(template.read_text()).render(variables)):
+            objects[document["kind"]] = document
+    assert set(objects) == ({"Deployment"} if kind == "worker" else {"Deployment", "Service"})
+    deployment = objects["Deployment"]
+    labels = deployment["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "svc" and labels["app.kubernetes.io/component"] == kind
+    assert labels["app.kubernetes.io/managed-by"] == "slipway" and len(labels["app.kubernetes.io/version"]) <= 63
+    assert deployment["metadata"]["namespace"] == "shop" and deployment["spec"]["replicas"] == 3
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == variables["images"]["svc"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["livenessProbe"]["httpGet"]["port"] == "http"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    if "Service" in objects:
+        assert objects["Service"]["spec"]["selector"] == selector
