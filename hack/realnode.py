@@ -17,12 +17,17 @@ import calendar
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import socket
+import ssl
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -63,6 +68,9 @@ KUBELET_HEALTHZ_PORT = 10248
 PAUSE_IMAGE = "slipway.local/pause:1"
 PAUSE_MODULE = stack.ROOT / "hack" / "pause"
 CNI_BIN = Path("/usr/lib/cni")
+DNS_IDENTITY = "realnode-dns"          # client certificate of the cluster DNS (read services, endpointslices)
+DNS_PORT = 53
+CLUSTER_DOMAIN = "cluster.local"
 PULL_SECRET = "slipway-registry"  # noqa: S105 - the name of a Secret object, not a password
 # The kubelet sets these kernel parameters at start; down puts back what was there before.
 SYSCTLS = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
@@ -335,10 +343,8 @@ def kubelet_config() -> dict:
         "podLogsDir": str(POD_LOGS), "volumePluginDir": str(BASE / "volume-plugins"),
         "registerNode": True, "registerWithTaints": [NODE_TAINT],
         "maxPods": 40, "serializeImagePulls": False,
-        # No cluster DNS runs (nor kube-proxy); the conventional address keeps pods' resolv.conf cluster-shaped
-        # and spares every pod a MissingClusterDNS warning. It is unreachable from pods, like any address
-        # outside the pod subnet.
-        "clusterDNS": ["10.96.0.10"], "clusterDomain": "cluster.local",
+        # The node's own small cluster DNS (see serve_dns) on the bridge address.
+        "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN,
         # The disk is shared with the rest of the stack: do not evict or collect images because of it.
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
         "imageGCHighThresholdPercent": 99, "imageGCLowThresholdPercent": 98,
@@ -350,15 +356,18 @@ def kubelet_config() -> dict:
 
 @stack.step(f"real node: kubelet ({NODE_NAME})")
 def ensure_kubelet() -> str:
-    begin, started = time.monotonic(), 0.0
+    begin, started, restarted = time.monotonic(), 0.0, ""
+    config, wanted = BASE / "kubelet-config.json", json.dumps(kubelet_config(), indent=2)
+    if stack.running_pid("realnode-kubelet") and (not config.exists() or config.read_text() != wanted):
+        stack.stop_daemon("realnode-kubelet")  # its configuration changed; its pods keep running meanwhile
+        restarted = "restarted for a new configuration; "
     if not (stack.running_pid("realnode-kubelet") and kubelet_healthy()):
         started = time.time()  # a Ready condition from before this start does not count
         for folder in (KUBELET_ROOT, POD_LOGS, BASE / "volume-plugins"):
             folder.mkdir(parents=True, exist_ok=True)
         ensure_cgroup_parent()
         save_sysctls()
-        config = BASE / "kubelet-config.json"
-        config.write_text(json.dumps(kubelet_config(), indent=2))
+        config.write_text(wanted)
         stack.start_daemon("realnode-kubelet", [
             str(stack.BIN / "kubelet"), f"--config={config}",
             f"--kubeconfig={stack.KUBECONFIGS / f'{IDENTITY}.kubeconfig'}",
@@ -370,7 +379,7 @@ def ensure_kubelet() -> str:
                          daemon="realnode-kubelet")
     stack.wait_until(lambda: node_ready(started), f"node {NODE_NAME} Ready", stack.LOGS / "realnode-kubelet.log",
                      timeout=120, daemon="realnode-kubelet")
-    return f"node {NODE_NAME} Ready ({time.monotonic() - begin:.1f}s after the kubelet step began)"
+    return f"{restarted}node {NODE_NAME} Ready ({time.monotonic() - begin:.1f}s after the kubelet step began)"
 
 
 def pull_secret(namespace: str) -> dict:
@@ -407,6 +416,126 @@ def install_pull_secret(namespace: str) -> None:
                       log=LOG)
 
 
+# --------------------------------------------------------------------------- cluster DNS
+
+def dns_records(services: dict, slices: dict) -> dict[str, list[str]]:
+    """``<service>.<namespace>.svc.cluster.local`` -> the ready endpoint addresses on the real node.
+
+    The stack runs no kube-proxy, so a ClusterIP leads nowhere: names resolve to the pods behind the
+    service instead (like a headless service). Clients must therefore use the port the pods listen on
+    (targetPort); addresses outside the pod subnet (kwok's simulated pods) are left out.
+    """
+    subnet = ipaddress.ip_network(POD_SUBNET)
+    ready: dict[tuple[str, str], list[str]] = {}
+    for item in slices.get("items", []):
+        meta = item["metadata"]
+        key = (meta["namespace"], meta.get("labels", {}).get("kubernetes.io/service-name", ""))
+        for endpoint in item.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            ready.setdefault(key, []).extend(
+                a for a in endpoint.get("addresses", []) if ipaddress.ip_address(a) in subnet)
+    return {f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{CLUSTER_DOMAIN}":
+            sorted(set(ready.get((svc["metadata"]["namespace"], svc["metadata"]["name"]), [])))
+            for svc in services.get("items", [])}
+
+
+def dns_answer(query: bytes, records: dict[str, list[str]]) -> bytes | None:
+    """One DNS response (RFC 1035) for one query: A records from ``records``; nothing is forwarded."""
+    if len(query) < 17:
+        return None
+    ident, flags, qdcount = struct.unpack("!HHH", query[:6])
+    if flags & 0x8000 or qdcount != 1:
+        return None
+    labels, pos = [], 12
+    while pos < len(query) and query[pos]:
+        if query[pos] & 0xC0 or pos + 1 + query[pos] > len(query):
+            return None
+        labels.append(query[pos + 1:pos + 1 + query[pos]].decode("ascii", "replace").lower())
+        pos += 1 + query[pos]
+    if pos + 5 > len(query):
+        return None
+    qtype = struct.unpack("!H", query[pos + 1:pos + 3])[0]
+    question = query[12:pos + 5]
+    name = ".".join(labels)
+    answers = []
+    if name == CLUSTER_DOMAIN or name.endswith(f".{CLUSTER_DOMAIN}"):
+        addresses = records.get(name)
+        rcode = 3 if addresses is None else 0  # NXDOMAIN for unknown names of the cluster's zone
+        if qtype in (1, 255):  # A, ANY
+            answers = [struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + ipaddress.ip_address(a).packed
+                       for a in addresses or []]
+    else:
+        rcode = 5  # REFUSED: not a recursive resolver, nothing leaves the machine
+    header = struct.pack("!HHHHHH", ident, 0x8400 | (flags & 0x0100) | rcode, 1, len(answers), 0, 0)
+    return header + question + b"".join(answers)
+
+
+def api_get(path: str, identity: str) -> dict:
+    context = ssl.create_default_context(cafile=str(stack.PKI / "ca.crt"))
+    context.load_cert_chain(str(stack.PKI / f"{identity}.crt"), str(stack.PKI / f"{identity}.key"))
+    url = f"https://127.0.0.1:{stack.PORTS['apiserver']}{path}"
+    with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 - fixed 127.0.0.1 URL
+        return json.loads(response.read())
+
+
+def serve_dns() -> None:
+    """``hack/realnode.py dns``: the node's cluster DNS on NODE_IP:53 (UDP), refreshed from the API every second."""
+    current: dict[str, dict[str, list[str]]] = {"records": {}}
+
+    def refresh() -> None:
+        while True:
+            with contextlib.suppress(OSError, ValueError, KeyError):  # keep the last good answer meanwhile
+                current["records"] = dns_records(api_get("/api/v1/services", DNS_IDENTITY),
+                                                 api_get("/apis/discovery.k8s.io/v1/endpointslices", DNS_IDENTITY))
+            time.sleep(1)
+
+    threading.Thread(target=refresh, daemon=True).start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind((NODE_IP, DNS_PORT))
+        while True:
+            query, client = server.recvfrom(512)
+            response = dns_answer(query, current["records"])
+            if response:
+                server.sendto(response, client)
+
+
+def dns_answers() -> bool:
+    query = struct.pack("!HHHHHH", 0x5157, 0x0100, 1, 0, 0, 0) + b"".join(
+        bytes([len(label)]) + label.encode() for label in f"kubernetes.default.svc.{CLUSTER_DOMAIN}".split(".")
+    ) + b"\0" + struct.pack("!HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(1)
+        try:
+            client.sendto(query, (NODE_IP, DNS_PORT))
+            return client.recv(512)[:2] == b"\x51\x57"
+        except OSError:
+            return False
+
+
+@stack.step(f"real node: cluster DNS on {NODE_IP}:{DNS_PORT}")
+def ensure_dns() -> str:
+    if stack.running_pid("realnode-dns") and dns_answers():
+        return "already running"
+    stack.issue_certificate(DNS_IDENTITY, "/CN=slipway:real-node-dns")
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "slipway:real-node-dns"},
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                       "verbs": ["get", "list", "watch"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "slipway:real-node-dns"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "slipway:real-node-dns"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                             "name": "slipway:real-node-dns"}]}
+    stack.kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", log=LOG,
+                  stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}).encode())
+    stack.start_daemon("realnode-dns", [sys.executable, str(Path(__file__).resolve()), "dns"])
+    stack.wait_until(dns_answers, "cluster DNS", stack.LOGS / "realnode-dns.log", timeout=20, daemon="realnode-dns")
+    return f"*.svc.{CLUSTER_DOMAIN} -> ready pods on this node"
+
+
 def up() -> None:
     begin = time.monotonic()
     BASE.mkdir(parents=True, exist_ok=True)
@@ -417,6 +546,7 @@ def up() -> None:
     ensure_pause_image()
     ensure_credentials()
     ensure_apiserver_reaches_kubelet()
+    ensure_dns()
     MARKER.write_text(NODE_NAME)
     ensure_kubelet()
     ensure_pull_secrets()
@@ -517,6 +647,8 @@ def down() -> None:
         stopped.append(f"{removed} containers")
     if stack.stop_daemon("realnode-containerd"):
         stopped.append("containerd")
+    if stack.stop_daemon("realnode-dns"):
+        stopped.append("DNS")
     leftovers = kill_leftovers()
     if leftovers:
         stopped.append(f"{leftovers} leftover processes")
@@ -539,11 +671,15 @@ def components() -> list[tuple[str, bool, str]]:
          str(CONTAINERD_SOCK)),
         ("real-node kubelet", kubelet_ok, f"https://{NODE_IP}:{KUBELET_PORT}"),
         ("real-node Ready", kubelet_ok and node_ready(), f"node {NODE_NAME} ({POD_SUBNET})"),
+        ("real-node DNS", stack.running_pid("realnode-dns") is not None and dns_answers(),
+         f"{NODE_IP}:{DNS_PORT} (*.svc.{CLUSTER_DOMAIN})"),
     ]
 
 
 def main(argv: list[str]) -> int:
     """``hack/realnode.py up|down|status``: the real node alone (the control plane must be up for ``up``)."""
+    if argv == ["dns"]:
+        serve_dns()
     if len(argv) != 1 or argv[0] not in ("up", "down", "status"):
         print("usage: hack/realnode.py up|down|status  (the whole stack: hack/stack.py up --real-node)")
         return 2

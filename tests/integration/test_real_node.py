@@ -135,14 +135,17 @@ def test_node_joins_with_its_own_credentials_label_and_taint(real_node, kubectl,
     assert other.stdout.strip().startswith("no"), other.stdout
 
 
-def test_pushed_image_runs_ready_and_answers_on_127_0_0_1(namespace, push, kubectl, docker, stack, tmp_path):
+@pytest.fixture(scope="module")
+def hello(namespace, push, kubectl, tmp_path_factory) -> dict:
+    """A pushed busybox httpd image delivered as Deployment + Service ``hello``; waits until it is Ready."""
+    context = tmp_path_factory.mktemp("hello")
     marker = uuid.uuid4().hex
-    (tmp_path / "Dockerfile").write_text(
+    (context / "Dockerfile").write_text(
         "FROM slipway/busybox:stable\n"
         f"RUN mkdir -p /www && echo {marker} > /www/index.html && echo ok > /www/healthz\n"
         "USER 10001:10001\nEXPOSE 8080\n"
         'CMD ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]\n')
-    image = push(tmp_path, "hello")
+    image = push(context, "hello")
     labels = {"app.kubernetes.io/name": "hello"}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello", "namespace": namespace},
@@ -153,17 +156,21 @@ def test_pushed_image_runs_ready_and_answers_on_127_0_0_1(namespace, push, kubec
                                      "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
                                                         "periodSeconds": 1}}]}}},
     }
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hello", "namespace": namespace},
+               "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]}}
     begin = time.monotonic()
-    kubectl("apply", "-f", "-", input=json.dumps(deployment))
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [deployment, service]}))
     kubectl("-n", namespace, "rollout", "status", "deployment/hello", "--timeout=120s")
-    ready_after = time.monotonic() - begin
+    return {"image": image, "marker": marker, "begin": begin, "ready_after": time.monotonic() - begin}
 
+
+def test_pushed_image_runs_ready_and_answers_on_127_0_0_1(hello, namespace, kubectl, docker, stack):
     pod = _pod(kubectl, namespace, "hello")
     assert pod["spec"]["nodeName"] == NODE
     assert pod["status"]["podIP"].startswith(POD_SUBNET_PREFIX)
     # What runs is exactly what was pushed: the kubelet reports the registry's manifest digest.
-    repository = image.rsplit(":", 1)[0]
-    digests = docker("image", "inspect", "-f", "{{json .RepoDigests}}", image).stdout
+    repository = hello["image"].rsplit(":", 1)[0]
+    digests = docker("image", "inspect", "-f", "{{json .RepoDigests}}", hello["image"]).stdout
     pushed = [d for d in json.loads(digests) if d.startswith(f"{repository}@")]
     assert pod["status"]["containerStatuses"][0]["imageID"] in pushed, (pushed, pod["status"]["containerStatuses"])
 
@@ -176,12 +183,28 @@ def test_pushed_image_runs_ready_and_answers_on_127_0_0_1(namespace, push, kubec
         match = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
         assert match, f"no port-forward line: {line!r} {forward.stderr.read() if forward.poll() is not None else ''}"
         with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/", timeout=10) as response:  # noqa: S310
-            assert response.read().decode().strip() == marker
-        answered_after = time.monotonic() - begin
+            assert response.read().decode().strip() == hello["marker"]
+        answered_after = time.monotonic() - hello["begin"]
     finally:
         forward.terminate()
         forward.wait(timeout=10)
-    print(f"\ndelivery -> Ready {ready_after:.1f}s, -> answering on 127.0.0.1 {answered_after:.1f}s")
+    print(f"\ndelivery -> Ready {hello['ready_after']:.1f}s, -> answering on 127.0.0.1 {answered_after:.1f}s")
+
+
+def test_service_name_resolves_to_the_ready_pod(hello, namespace, kubectl):
+    """The node's cluster DNS: <service>.<namespace>.svc.cluster.local -> the ready pods (no kube-proxy)."""
+    pod = _pod(kubectl, namespace, "hello")
+    url = f"http://hello.{namespace}.svc.cluster.local:8080/"
+
+    def fetch():
+        result = kubectl("-n", namespace, "exec", pod["metadata"]["name"], "--", "wget", "-q", "-O-", url,
+                         check=False)
+        return result.stdout.strip() == hello["marker"]
+
+    _wait_for(f"{url} answering from inside the pod", fetch, 30, kubectl, namespace)
+    outside = kubectl("-n", namespace, "exec", pod["metadata"]["name"], "--", "nslookup", "example.org",
+                      check=False)
+    assert outside.returncode != 0 and "REFUSED" in outside.stdout, outside.stdout  # nothing outside the zone
 
 
 def test_crashing_image_goes_to_crashloopbackoff(namespace, push, kubectl):
