@@ -1,7 +1,8 @@
 """Service templates against the real Docker Engine: each kind is generated, built and brought up with
 `docker compose up`, then checked from the outside (127.0.0.1 only): health, fixtures in the database,
-a source change served without a rebuild, a clean `compose down`; then the generated service goes through
-the project's own build.yml and test.yml (image_build, image_test with every declared test category).
+a source change served without a rebuild, nothing left after a plain `compose down`; then the generated
+service goes through the project's own build.yml and test.yml (image_build, image_test with every declared
+test category).
 
 Prints the time from "generate" to "answers on its port" for each template.
 """
@@ -134,6 +135,7 @@ def test_generated_service_just_works(kind, engine, tmp_path, capsys, request):
     def compose(*args, check=True):
         return run(["docker", "compose", *args], env, cwd=dest, check=check)
 
+    leftovers = None
     started = time.monotonic()
     try:
         run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK),
@@ -164,9 +166,12 @@ def test_generated_service_just_works(kind, engine, tmp_path, capsys, request):
         source.write_text(source.read_text().replace(new, old, 1))  # back to the generated content
     finally:
         if dest.exists():
+            compose("down", "--timeout", "5", check=False)  # plain `down`, what a developer types
+            leftovers = compose_leftovers(name, env)
+            # Never leak into the next test, even when an assertion above failed.
             compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
             run(["docker", "image", "rm", "-f", f"{name}:dev"], env, check=False)
-    assert compose_leftovers(name, env) == {"container": [], "network": [], "volume": []}
+    assert leftovers == {"container": [], "network": [], "volume": []}
 
     # Delivered by the same playbooks as the example ecosystem: build.yml pushes it to the stack's registry by
     # digest, test.yml runs every category slipway.yml declares under image_test (functional ones with the
