@@ -14,10 +14,10 @@ options:
         then C(~/.kube/config).
       - An explicit O(api_url), O(ca_cert), O(client_cert), O(client_key) or O(api_token) beats the kubeconfig.
     type: path
-  context:
+  kube_context:
     description:
       - The kubeconfig context to use; defaults to the kubeconfig's C(current-context).
-      - This is the B(kubeconfig) context, not the Slipway delivery context.
+      - Named so because C(context) is the Slipway delivery context in every module.
     type: str
   api_url:
     description: The API server URL, for example C(https://127.0.0.1:6443).

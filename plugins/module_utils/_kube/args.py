@@ -1,12 +1,15 @@
 # Copyright: Slipway engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The kube connection options every API-talking module accepts (documented by ``slipway.platform.kube``)."""
+"""The kube connection options every API-talking module accepts (documented by ``slipway.platform.kube``).
+
+The kubeconfig context is ``kube_context``: ``context`` is the Slipway delivery context in every module.
+"""
 
 from __future__ import annotations
 
 KUBE_CONNECTION_SPEC = {
     "kubeconfig": {"type": "path"},
-    "context": {"type": "str"},
+    "kube_context": {"type": "str"},
     "api_url": {"type": "str"},
     "ca_cert": {"type": "path"},
     "client_cert": {"type": "path"},

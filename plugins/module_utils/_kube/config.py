@@ -114,7 +114,7 @@ def load_connection(params, environ=None):
         kubeconfig = next((p for p in candidates if os.path.exists(p)), None)
         if not kubeconfig:
             raise SlipwayError("no API server given: set api_url (slipway_kube_api_url) or kubeconfig")
-    conn = _from_kubeconfig(kubeconfig, params.get("context")) if kubeconfig else Connection(server="")
+    conn = _from_kubeconfig(kubeconfig, params.get("kube_context")) if kubeconfig else Connection(server="")
     if params.get("api_url"):
         conn.server = params["api_url"]
         conn.source = "options" if not kubeconfig else conn.source + " with api_url from options"

@@ -61,7 +61,7 @@ def test_token_file_is_reread_each_time(tmp_path):
     ({"api_url": "127.0.0.1:6443"}, "must start with https://"),
     ({"api_url": "https://x", "ca_cert": "/nonexistent/ca.crt"}, "ca file /nonexistent/ca.crt does not exist"),
     ({"kubeconfig": "/nonexistent/config"}, "cannot read kubeconfig /nonexistent/config"),
-    ({"kubeconfig": "KUBECONFIG", "context": "nope"}, "has no context named 'nope'"),
+    ({"kubeconfig": "KUBECONFIG", "kube_context": "nope"}, "has no context named 'nope'"),
 ])
 def test_bad_settings_are_named(tmp_path, params, message):
     if params.get("kubeconfig") == "KUBECONFIG":

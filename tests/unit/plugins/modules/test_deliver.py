@@ -1,0 +1,85 @@
+"""The deliver module and its action plugin's pure helpers: argument handling, masking, clean failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.slipway.platform.plugins.action import deliver as action
+from ansible_collections.slipway.platform.plugins.modules import deliver, release_info
+
+
+def run_main(capsys, main, args):
+    with patch_module_args(args), pytest.raises(SystemExit):
+        main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def rendered(secret_value="SENTINEL-unit-1234"):  # noqa: S107
+    return [{"name": "app", "namespace": "shop", "depends_on": [], "images": {}, "documents": [
+        {"file": "deploy/a.yaml.j2", "index": 0, "content": {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": secret_value}}}]}]
+
+
+def test_secret_values_are_given_to_ansible_for_masking():
+    values = deliver.masked_values(rendered())
+    assert "SENTINEL-unit-1234" in values
+    assert "abc" not in deliver.masked_values(rendered("abc"))  # too short to mask safely
+
+
+def test_an_unreachable_api_fails_cleanly_without_traceback(capsys):
+    result, out = run_main(capsys, deliver.main, {"context": "unit", "systems": ["app"], "rendered": rendered(),
+                                                   "api_url": "https://127.0.0.1:1", "validate_certs": False,
+                                                   "request_timeout": 2})
+    assert result["failed"] and "cannot reach the Kubernetes API at https://127.0.0.1:1" in result["msg"]
+    assert "Traceback" not in out and "SENTINEL" not in out
+
+
+def test_invalid_documents_fail_before_connecting(capsys):
+    bad = rendered()
+    bad[0]["documents"].append({"file": "deploy/b.yaml.j2", "index": 0, "content": {"kind": "ConfigMap"}})
+    result, _ = run_main(capsys, deliver.main, {"context": "unit", "systems": ["app"], "rendered": bad,
+                                                "api_url": "https://127.0.0.1:1"})
+    assert "system app, deploy/b.yaml.j2 (document 1): missing or empty 'apiVersion'" in result["msg"]
+
+
+def test_production_needs_confirmation(capsys):
+    result, _ = run_main(capsys, deliver.main, {"context": "production", "systems": ["app"],
+                                                "rendered": rendered(), "api_url": "https://127.0.0.1:1"})
+    assert "refusing to deliver to production without confirmation" in result["msg"]
+
+
+def test_rendered_must_match_systems(capsys):
+    result, _ = run_main(capsys, deliver.main, {"context": "unit", "systems": ["other"], "rendered": rendered(),
+                                                "api_url": "https://127.0.0.1:1"})
+    assert "do not match systems ['other']" in result["msg"]
+
+
+def test_release_info_fails_cleanly(capsys):
+    result, out = run_main(capsys, release_info.main, {"context": "unit", "api_url": "https://127.0.0.1:1"})
+    assert result["failed"] and "cannot reach" in result["msg"] and "Traceback" not in out
+
+
+def test_image_reference_prefers_the_build_report_then_tags():
+    images = {"backend": "127.0.0.1:5001/backend@sha256:aa"}
+    assert action.image_reference("backend", images, "r:5001", "v2") == "127.0.0.1:5001/backend@sha256:aa"
+    assert action.image_reference("worker", images, "r:5001", "v2") == "r:5001/worker:v2"
+    assert action.image_reference("worker", {}, "r:5001", "sha256:bb") == "r:5001/worker@sha256:bb"
+    assert action.image_reference("worker", {}, "r:5001", None) == "r:5001/worker:latest"
+    with pytest.raises(AnsibleActionFail, match="no registry is set"):
+        action.image_reference("worker", {}, None, None)
+
+
+def test_system_descriptions_are_checked(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "slipway.yml").write_text("name: other\nnamespace: shop\n")
+    with pytest.raises(AnsibleActionFail, match="names itself 'other'"):
+        action.load_description(str(tmp_path), "app")
+    with pytest.raises(AnsibleActionFail, match="is 'missing' in slipway_systems"):
+        action.load_description(str(tmp_path), "missing")
+    (tmp_path / "app" / "slipway.yml").write_text("name: app\nimages: [{context: .}]\n")
+    with pytest.raises(AnsibleActionFail, match="must be a list of mappings with a 'name'"):
+        action.load_description(str(tmp_path), "app")
