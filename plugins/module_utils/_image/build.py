@@ -27,47 +27,74 @@ def _result(image, registry, **fields):
     return result
 
 
-def build_one(image, registry, engine_factory, auth, check_mode=False, force=False):
-    """Digest, look up, and (unless present or check mode) build and push one image; never raises."""
-    started = time.monotonic()
-    repository = f"{registry.registry}/{image.name}"
+def lookup(image, registry, force=False):
+    """Phase 1 for one image: its content tag, and the digest the registry has under it (or None)."""
     result = _result(image, registry.registry)
     try:
         context_digest = build_digest(image.context, image.dockerfile, image.build_args, image.target)
         tag = tag_of(context_digest)
-        result.update(context_digest=context_digest, tag=tag, tag_reference=f"{repository}:{tag}")
+        result.update(context_digest=context_digest, tag=tag, tag_reference=f"{result['repository']}:{tag}")
         existing = None if force else registry.manifest_digest(image.name, tag)
         if existing:
-            result.update(action=SKIPPED, digest=existing)
-        elif check_mode:
-            result.update(action=WOULD_BUILD)
-        else:
-            engine = engine_factory()
-            try:
-                result["image_id"] = engine.build(image.context, image.dockerfile, f"{repository}:{tag}",
-                                                  image.build_args, image.target)
-                result["digest"] = engine.push(repository, tag, auth)
-            finally:
-                engine.close()
-            result.update(action=BUILT, pushed=True)
+            result.update(action=SKIPPED, digest=existing, reference=f"{result['repository']}@{existing}")
     except SlipwayError as err:
-        result.update(action=FAILED, msg=err.msg, **{k: v for k, v in err.details.items() if k not in result})
-    if result["digest"]:
-        result["reference"] = f"{repository}@{result['digest']}"
-    result["seconds"] = round(time.monotonic() - started, 2)
+        _failed(result, err)
     return result
 
 
-def build_all(images, registry, engine_factory, auth=None, workers=2, check_mode=False, force=False):
-    """Results in the order of ``images``; ``registry.check()`` first, so a registry that is down or
-    refuses the credentials fails before anything is built."""
+def build_one(image, result, engine_factory, auth):
+    """Phase 2 for one image the registry lacks: build and push; never raises."""
+    engine = None
+    try:
+        engine = engine_factory()
+        result["image_id"] = engine.build(image.context, image.dockerfile, result["tag_reference"],
+                                          image.build_args, image.target)
+        result["digest"] = engine.push(result["repository"], result["tag"], auth)
+        result.update(action=BUILT, pushed=True, reference=f"{result['repository']}@{result['digest']}")
+    except SlipwayError as err:
+        _failed(result, err)
+    finally:
+        if engine is not None:
+            engine.close()
+    return result
+
+
+def _failed(result, err):
+    result.update(action=FAILED, msg=err.msg, **{k: v for k, v in err.details.items() if k not in result})
+
+
+def build_all(images, registry, engine_factory, auth=None, workers=2, check_mode=False, force=False,
+              lookup_workers=8):
+    """Results in the order of ``images``.
+
+    ``registry.check()`` comes first, so a registry that is down or refuses the credentials fails before
+    anything is built. Then every image is digested and looked up (``lookup_workers`` at a time: cheap
+    I/O), and only the images the registry lacks are built and pushed, ``workers`` at a time.
+    """
     if workers < 1:
         raise SlipwayError("workers must be at least 1")
     registry.check()
-    with ThreadPoolExecutor(max_workers=min(workers, max(len(images), 1))) as pool:
-        futures = [pool.submit(build_one, image, registry, engine_factory, auth, check_mode, force)
-                   for image in images]
-        return [future.result() for future in futures]
+    timings = {}
+
+    def timed(func, index, *args):
+        started = time.monotonic()
+        try:
+            return func(*args)
+        finally:
+            timings[index] = timings.get(index, 0.0) + time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=max(1, min(lookup_workers, len(images)))) as pool:
+        results = list(pool.map(lambda pair: timed(lookup, pair[0], pair[1], registry, force), enumerate(images)))
+    missing = [i for i, r in enumerate(results) if r["action"] is None]
+    if check_mode:
+        for index in missing:
+            results[index]["action"] = WOULD_BUILD
+    elif missing:
+        with ThreadPoolExecutor(max_workers=min(workers, len(missing))) as pool:
+            list(pool.map(lambda i: timed(build_one, i, images[i], results[i], engine_factory, auth), missing))
+    for index, result in enumerate(results):
+        result["seconds"] = round(timings.get(index, 0.0), 2)
+    return results
 
 
 def summary(results):

@@ -2,22 +2,25 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small client of the Registry HTTP API v2: is this tag there, and under which digest?
 
-Basic and bearer-token authentication (the challenge in ``WWW-Authenticate`` decides). Loopback registries
-are spoken to over plain HTTP, as the Docker Engine does; every other registry over HTTPS. Errors never
-carry the password.
+Basic and bearer-token authentication (the challenge in ``WWW-Authenticate`` decides; once a registry
+has asked for Basic, the credentials go with every request). Loopback registries are spoken to over plain
+HTTP, as the Docker Engine does; every other registry over HTTPS with certificate checks. One kept-alive
+connection per thread: a lookup is one round trip, which is what makes an unchanged rebuild cheap. Errors
+never carry the password.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import re
-import urllib.error
+import ssl
+import threading
 import urllib.parse
+from dataclasses import dataclass
 
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
 MANIFEST_TYPES = ", ".join([
@@ -52,6 +55,13 @@ def _challenge(header):
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
 class Registry:
     """One registry, one identity. ``username``/``password`` may be None for an anonymous registry."""
 
@@ -63,19 +73,44 @@ class Registry:
         self._password = password
         self.timeout = timeout
         self._auth = {}  # scope -> Authorization header value
+        self._basic_always = False
+        self._local = threading.local()
 
     # -- transport ------------------------------------------------------------------------------------
+    def _connection(self, scheme, netloc):
+        connections = self._local.__dict__.setdefault("connections", {})
+        if (scheme, netloc) not in connections:
+            if scheme == "https":
+                connections[(scheme, netloc)] = http.client.HTTPSConnection(
+                    netloc, timeout=self.timeout, context=ssl.create_default_context())
+            else:
+                connections[(scheme, netloc)] = http.client.HTTPConnection(netloc, timeout=self.timeout)
+        return connections[(scheme, netloc)]
+
     def _open(self, method, url, headers):
-        if not url.startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SlipwayError(f"registry {self.registry}: refusing to open {url!r} (not http or https)")
-        try:
-            return open_url(url, method=method, headers=headers, timeout=self.timeout, follow_redirects="safe")
-        except urllib.error.HTTPError as err:
-            return err
-        except (urllib.error.URLError, OSError, UrlsConnectionError, SSLValidationError) as err:
-            reason = getattr(err, "reason", err)
-            raise SlipwayError(f"registry {self.registry} is unreachable: {reason}",
-                               registry=self.registry) from None
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        problem = None
+        for _attempt in (1, 2):  # a kept-alive connection the server has closed is retried once, fresh
+            connection = self._connection(parts.scheme, parts.netloc)
+            try:
+                connection.request(method, target, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
+                connection.close()
+                problem = err
+                continue
+            except (OSError, http.client.HTTPException) as err:
+                connection.close()
+                problem = err
+                break
+            if response.will_close:
+                connection.close()
+            return Response(response.status, response.headers, body)
+        raise SlipwayError(f"registry {self.registry} is unreachable: {problem}", registry=self.registry)
 
     def _basic(self):
         if self.username is None:
@@ -86,6 +121,7 @@ class Registry:
     def _authorize(self, header, scope):
         scheme, params = _challenge(header)
         if scheme == "basic":
+            self._basic_always = True
             return self._basic()
         if scheme == "bearer" and params.get("realm"):
             query = {"service": params.get("service", "")}
@@ -96,7 +132,7 @@ class Registry:
             response = self._open("GET", url, headers)
             if response.status != 200:
                 raise self._refused(response.status)
-            body = json.load(response)
+            body = json.loads(response.body)
             return f"Bearer {body.get('token') or body.get('access_token')}"
         raise SlipwayError(f"registry {self.registry} asks for unsupported authentication {scheme!r}",
                            registry=self.registry)
@@ -112,6 +148,8 @@ class Registry:
         headers = dict(headers or {})
         if scope in self._auth:
             headers["Authorization"] = self._auth[scope]
+        elif self._basic_always and self.username is not None:
+            headers["Authorization"] = self._basic()
         response = self._open(method, self.base + path, headers)
         if response.status == 401 and "Authorization" not in headers:
             self._auth[scope] = self._authorize(response.headers.get("WWW-Authenticate"), scope)
@@ -144,5 +182,5 @@ class Registry:
         digest = response.headers.get("Docker-Content-Digest")
         if digest:
             return digest
-        body = self.request("GET", path, {"Accept": MANIFEST_TYPES}, scope=scope).read()
+        body = self.request("GET", path, {"Accept": MANIFEST_TYPES}, scope=scope).body
         return "sha256:" + hashlib.sha256(body).hexdigest()

@@ -80,3 +80,26 @@ def test_schemes_and_validation():
         with pytest.raises(SlipwayError, match="not a valid repository"):
             validate_repository(bad)
     validate_repository("shop/backend-api")
+
+
+def test_basic_credentials_go_with_every_request_after_the_first_challenge(fake_registry):
+    client = Registry(fake_registry.address, "slipway", fake_registry.password)
+    client.check()
+    for name in ("a", "b", "c", "d"):
+        assert client.manifest_digest(name, "t") is None
+    unauthenticated = [r for r in fake_registry.requests if "Authorization" not in r[2]]
+    assert len(unauthenticated) == 1 and len(fake_registry.requests) == 6
+
+
+def test_a_kept_alive_connection_is_reused(fake_registry):
+    from http.server import BaseHTTPRequestHandler
+
+    handler = fake_registry.server.RequestHandlerClass
+    assert issubclass(handler, BaseHTTPRequestHandler)
+    handler.protocol_version = "HTTP/1.1"  # keep-alive: one connection serves every lookup
+    client = Registry(fake_registry.address, "slipway", fake_registry.password)
+    client.check()
+    first = client._connection("http", fake_registry.address)
+    for name in ("a", "b", "c"):
+        assert client.manifest_digest(name, "t") is None
+    assert client._connection("http", fake_registry.address) is first and first.sock is not None
