@@ -52,6 +52,7 @@ CONTAINERD_STATE = BASE / "containerd-state"
 NETNS_DIR = CONTAINERD_STATE / "io.containerd.grpc.v1.cri" / "netns"  # netns_mounts_under_state_dir
 KUBELET_ROOT = BASE / "kubelet"
 POD_LOGS = BASE / "pod-logs"
+LEGACY_LOGS = Path("/var/log/containers")  # the kubelet links container logs there, whatever podLogsDir is
 IDENTITY = "realnode-kubelet"           # client certificate and kubeconfig of the kubelet
 SERVING = "realnode-kubelet-serving"    # the kubelet's serving certificate, signed by the stack CA
 
@@ -322,10 +323,13 @@ def ensure_cgroup_parent() -> None:
                 (path / name).write_text((root / name).read_text())
 
 
-def save_sysctls() -> None:
+def save_host_state() -> None:
+    """Record what the kubelet changes on the host whatever its configuration, for down to put back."""
     saved = BASE / "sysctl-before.json"
     if not saved.exists():  # never overwrite: a second up would record the kubelet's own values
         saved.write_text(json.dumps({k: (Path("/proc/sys") / k).read_text().strip() for k in SYSCTLS}))
+    if not LEGACY_LOGS.exists():
+        (BASE / "created-var-log-containers").touch()
 
 
 def kubelet_config() -> dict:
@@ -366,7 +370,7 @@ def ensure_kubelet() -> str:
         for folder in (KUBELET_ROOT, POD_LOGS, BASE / "volume-plugins"):
             folder.mkdir(parents=True, exist_ok=True)
         ensure_cgroup_parent()
-        save_sysctls()
+        save_host_state()
         config.write_text(wanted)
         stack.start_daemon("realnode-kubelet", [
             str(stack.BIN / "kubelet"), f"--config={config}",
@@ -629,10 +633,13 @@ def remove_network(netns: list[str]) -> None:
     subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
     while subprocess.run(["iptables", "-D", *FORWARD_RULE], capture_output=True).returncode == 0:
         pass
-    legacy_logs = Path("/var/log/containers")  # the kubelet links container logs there, whatever podLogsDir is
-    for link in legacy_logs.glob("*.log") if legacy_logs.exists() else []:
+    for link in LEGACY_LOGS.glob("*.log") if LEGACY_LOGS.exists() else []:
         if link.is_symlink() and str(os.readlink(link)).startswith(f"{POD_LOGS}/"):
             link.unlink()
+    if (BASE / "created-var-log-containers").exists():
+        with contextlib.suppress(OSError):
+            LEGACY_LOGS.rmdir()  # only when empty: other tools may have put logs there since
+        (BASE / "created-var-log-containers").unlink()
 
 
 def down() -> None:
