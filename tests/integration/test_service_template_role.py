@@ -137,7 +137,8 @@ def test_deploy_templates_render_to_kubernetes_objects(kind, tmp_path):
     for template in sorted((dest / system["manifests"]).glob("*.yaml.j2")):
         for document in yaml.safe_load_all(environment.from_string(template.read_text()).render(variables)):
             objects[document["kind"]] = document
-    assert set(objects) == ({"Deployment"} if kind == "worker" else {"Deployment", "Service"})
+    assert set(objects) == {"worker": {"Deployment"}, "frontend": {"Deployment", "Service"},
+                            "backend": {"Deployment", "Service", "Secret"}}[kind]
     deployment = objects["Deployment"]
     labels = deployment["metadata"]["labels"]
     assert labels["app.kubernetes.io/name"] == "svc" and labels["app.kubernetes.io/component"] == kind
@@ -152,3 +153,8 @@ def test_deploy_templates_render_to_kubernetes_objects(kind, tmp_path):
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     if "Service" in objects:
         assert objects["Service"]["spec"]["selector"] == selector
+    if "Secret" in objects:  # the database password never sits in the Deployment
+        env = {item["name"]: item for item in container["env"]}
+        reference = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert reference == {"name": objects["Secret"]["metadata"]["name"], "key": "url"}
+        assert "url" in objects["Secret"]["stringData"]
