@@ -131,6 +131,7 @@ images:
       returned: always
 """
 
+import shlex  # noqa: E402
 import uuid  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -203,8 +204,10 @@ def run(params, check_mode):
         failed = [r["image"] + " (" + ", ".join(f"{t['category']}: {t['status']}" for t in r["tests"]
                                                 if t["status"] != testing.PASSED) + ")"
                   for r in results if r["verdict"] != testing.PASSED]
+        image, test = next((r, t) for r in results for t in r["tests"] if t["status"] != testing.PASSED)
+        command = shlex.join(["docker", "run", "--rm", image["reference"], *test["command"]])
         raise SlipwayError(f"{len(failed)} of {len(results)} images failed their tests: {'; '.join(failed)}",
-                           **outcome)
+                           command=command, stdout=test.get("output"), **outcome)
     return outcome
 
 

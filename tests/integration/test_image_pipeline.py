@@ -325,3 +325,4 @@ def test_a_failing_check_fails_the_image_and_the_play(engine, tmp_path):
     assert tests["unit"]["status"] == "passed" and tests["style"]["status"] == "failed"
     assert "lib/proxy.sh" in tests["style"]["output"] and "trailing whitespace" in tests["style"]["output"]
     assert result["images"][0]["verdict"] == "failed"
+    assert result["command"].endswith("sh tools/check.sh style") and "trailing whitespace" in result["stdout"]
