@@ -132,6 +132,17 @@ options:
   progress_file:
     description: A file to which one line is appended per step while the delivery runs (the action plugin tails it).
     type: path
+  on_failure:
+    description:
+      - What a delivery that fails after it started writing (a rollout that does not become ready) does.
+      - C(fail) leaves the context as the failed delivery left it (recorded with outcome C(failed)).
+      - C(rollback) then rolls the delivered systems back to the previous good release with
+        M(slipway.platform.rollback) (recorded as a release of its own) and fails with both stories in C(msg) and
+        RV(rollback). C(playbooks/deliver.yml) makes it the default when the variable C(CI) is set.
+      - Failures before the first write (validation, dry-run, lock) never roll back; nothing was changed.
+    type: str
+    choices: [fail, rollback]
+    default: fail
 notes:
   - Runs on the controller (or wherever the API is reachable); the connection options say how to reach it.
   - Secrets belong in C(Secret) objects; their values never enter the output, the journal or annotations.
@@ -233,6 +244,10 @@ lock_taken_over_from:
   description: The holder of an expired lock that this delivery took over.
   returned: when a stale lock was taken over
   type: str
+rollback:
+  description: The automatic rollback's result (see M(slipway.platform.rollback)), or its error (C(failed), C(msg)).
+  returned: when the delivery failed and O(on_failure=rollback)
+  type: dict
 """
 
 import traceback  # noqa: E402
@@ -246,7 +261,8 @@ try:
     from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
     from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
     from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import secret_values
-    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options, deliver
+    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
+    from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import deliver_or_roll_back
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - reported by main()
     IMPORT_ERROR = traceback.format_exc()
@@ -284,6 +300,7 @@ def main():
         holder=dict(type="str"),
         confirmed=dict(type="bool", default=False),
         progress_file=dict(type="path"),
+        on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if IMPORT_ERROR:
@@ -314,7 +331,8 @@ def main():
     client = None
     try:
         client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
-        result = deliver(client, params["rendered"], options, progress=progress)
+        result = deliver_or_roll_back(client, params["rendered"], options, on_failure=params["on_failure"],
+                                      progress=progress)
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
     finally:

@@ -147,6 +147,21 @@ def selector_matches(selector, labels):
     return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
+def stale_deadline(deployment, replicasets):
+    """Whether a Deployment's ProgressDeadlineExceeded names a ReplicaSet of an earlier revision.
+
+    Rolling back to an existing ReplicaSet (a rollback after a failed release) does not reset the condition until
+    the rollout completes; until then it still names the failed revision's ReplicaSet and must not fail the wait.
+    """
+    meta = deployment.get("metadata") or {}
+    message = (_conditions(deployment).get("Progressing") or {}).get("message") or ""
+    revision = (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision")
+    current = {rs["metadata"]["name"] for rs in replicasets
+               if any(o.get("uid") == meta.get("uid") for o in rs["metadata"].get("ownerReferences") or [])
+               and (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") == revision}
+    return bool(current) and not any(f'"{name}"' in message for name in current)
+
+
 def current_pods(workload, pods, replicasets):
     """The pods of a workload's newest revision (old pods of a previous release never fail the new one)."""
     kind = workload.get("kind")
@@ -260,6 +275,9 @@ class WaitHub:
                     continue
                 obj.setdefault("kind", resource.kind)
                 state, reason = readiness(obj)
+                if state == FAILED and resource.kind == "Deployment" and reason.startswith("ProgressDeadline") \
+                        and stale_deadline(obj, self._pods(namespace, True)[1]):
+                    state, reason = PENDING, "rolling out again after an earlier revision timed out"
                 if state == PENDING and resource.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job") \
                         and (resource.kind == "Job" or _generation_seen(obj)):  # else: previous generation's pods
                     if namespace not in pods_by_ns:

@@ -165,6 +165,8 @@ class SnapshotWriter:
             if exc.details.get("status") != 409:
                 raise
             # left behind by a run killed before it recorded this revision: replace it
+            found = self.client.get(f"{collection}/{name}")
+            body["metadata"]["resourceVersion"] = (found.get("metadata") or {}).get("resourceVersion")
             self.client.request("PUT", f"{collection}/{name}", body=body)
 
 

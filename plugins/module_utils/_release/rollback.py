@@ -1,0 +1,161 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rollback: deliver a recorded release again, exactly as it was applied, and record that as a new release.
+
+A rollback is a delivery whose rendered systems are the objects stored with the target release (``snapshot.py``):
+the same lock, validation and server-side dry-run, ordered apply, prune, fail-fast wait and journal record as a
+delivery (``delivery.py``), so check mode predicts it exactly and a killed rollback is finished by the next run.
+Systems the target release did not have are emptied (their objects pruned) and leave the release.
+
+Which release:
+
+- a named ``revision`` (any recorded revision whose objects are stored; failed ones included);
+- by default the newest *succeeded* release before the current one whose content (images and manifest digest of
+  the systems concerned) differs from the current one. Repeated default rollbacks therefore walk back through
+  distinct good releases; a rollback is undone by rolling back to the revision it started from (``action.from``
+  in its journal entry).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Delivery, deliver
+from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
+    SUCCEEDED,
+    Journal,
+    release_content,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import (
+    SnapshotReader,
+    available,
+    describe_available,
+    raw_system,
+)
+
+ON_FAILURE = ("fail", "rollback")
+
+
+class ReleaseRun(Delivery):
+    """A delivery that says in its record what it was (``action``) and removes ``drop`` systems from the release."""
+
+    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=()):
+        super().__init__(client, raw_systems, options, progress)
+        self.action = dict(action or {})
+        self.drop = frozenset(drop)
+
+    def new_record(self, outcome, message, dry=False):
+        record = super().new_record(outcome, message, dry=dry)
+        for name in self.drop:
+            record["systems"].pop(name, None)
+        if self.action:
+            record["action"] = dict(self.action, **{"from": (self.last or {}).get("revision")})
+            story = self.action.get("summary") or self.action.get("kind", "")
+            record["message"] = f"{story}; failed: {message}" if message else story
+        return record
+
+
+def content(record, systems=None):
+    """A release's content, limited to ``systems`` when given."""
+    found = release_content(record) or {}
+    return found if systems is None else {k: v for k, v in found.items() if k in systems}
+
+
+def choose_target(records, context, revision=None, systems=None):
+    """The record to roll back to (see the module docstring); explicit errors list the revisions available."""
+    if not records:
+        raise SlipwayError(f"context {context} has no recorded release to roll back to")
+    current = records[-1]
+    if revision is not None:
+        target = next((r for r in records if r["revision"] == revision), None)
+        if target is None or revision not in dict(available(records)):
+            why = "is not in the journal (unknown, or pruned from the kept history)" if target is None else \
+                "was recorded without its objects (before snapshots existed)"
+            raise SlipwayError(f"cannot roll back context {context} to revision {revision}: it {why}; "
+                               f"revisions available: {describe_available(records)}",
+                               available=[r for r, _ in available(records)])
+        return target, current
+    now = content(current, systems)
+    for record in reversed(records[:-1]):
+        if record.get("outcome") == SUCCEEDED and record["revision"] in dict(available(records)) \
+                and content(record, systems) != now:
+            return record, current
+    scope = f" for {', '.join(systems)}" if systems else ""
+    raise SlipwayError(f"context {context} has no earlier successful release{scope} that differs from the current "
+                       f"one (revision {current['revision']}) and can be restored; revisions available: "
+                       f"{describe_available(records)}", available=[r for r, _ in available(records)])
+
+
+def rollback_systems(reader, target, current, systems=None):
+    """``(raw systems, dropped names)``: the target's stored systems, plus emptied systems it did not have."""
+    in_target = set(target.get("systems") or {})
+    in_current = current.get("systems") or {}
+    wanted = list(systems) if systems else sorted(set(in_target) | set(in_current))
+    unknown = [n for n in wanted if n not in in_target and n not in in_current]
+    if unknown:
+        raise SlipwayError(f"system(s) {', '.join(unknown)} are neither in release {target['revision']} nor in the "
+                           f"current release {current['revision']}",
+                           hint=f"systems of the current release: {', '.join(sorted(in_current)) or 'none'}")
+    stored = reader.release_objects(target, [n for n in wanted if n in in_target])
+    source = f"snapshot of release {target['revision']}"
+    raw = [raw_system(name, stored[name], source) for name in sorted(stored)]
+    dropped = sorted(n for n in wanted if n not in in_target)
+    for name in dropped:
+        entry = dict(in_current[name], objects=[], depends_on=[])
+        raw.append(raw_system(name, entry, source))
+    return raw, dropped
+
+
+def rollback(client, options, revision=None, systems=None, reason=None, progress=None):
+    """Roll the context (or ``systems`` of it) back; returns the delivery result plus ``rollback``."""
+    records = Journal(client, options.context, options.journal_namespace).records()
+    target, current = choose_target(records, options.context, revision, systems)
+    reader = SnapshotReader(client, options.context, options.journal_namespace)
+    raw, dropped = rollback_systems(reader, target, current, systems)
+    scope = f" ({', '.join(systems)})" if systems else ""
+    story = {"kind": "rollback", "to": target["revision"], "systems": list(systems or []), "removed": dropped,
+             "reason": reason or "", "summary": f"rollback to {target['revision']}{scope}"
+                                               + (f": {reason}" if reason else "")}
+    runner = functools.partial(ReleaseRun, action=story, drop=dropped)
+    try:
+        result = deliver(client, raw, replace(options, prune=True), progress=progress, runner=runner)
+    except SlipwayError as exc:
+        details = dict(exc.details, rollback={"to": target["revision"], "from": current["revision"]})
+        raise SlipwayError(f"rollback of {options.context} to revision {target['revision']} failed: {exc.msg}",
+                           **details) from None
+    result["rollback"] = {"to": target["revision"], "from": current["revision"], "removed": dropped,
+                          "reason": reason or "", "target_outcome": target.get("outcome")}
+    return result
+
+
+def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progress=None):
+    """A delivery that, when it fails after writing (``on_failure='rollback'``), rolls its systems back.
+
+    The failed release stays in the journal (outcome ``failed``), followed by the rollback's own entry; the error
+    raised tells both stories (``rollback`` holds the rollback's result or error).
+    """
+    if on_failure not in ON_FAILURE:
+        raise SlipwayError(f"on_failure must be one of {', '.join(ON_FAILURE)}, not {on_failure!r}")
+    try:
+        return deliver(client, raw_systems, options, progress=progress)
+    except SlipwayError as exc:
+        if on_failure != "rollback" or options.check_mode or not exc.details.get("recorded"):
+            raise  # nothing was written (validation, dry-run, lock): there is nothing to roll back
+        failed = exc.details.get("revision")
+        names = [s.get("name") for s in raw_systems]
+        if progress:
+            progress(f"delivery failed (revision {failed}); rolling back automatically")
+        try:
+            back = rollback(client, options, systems=names, progress=progress,
+                            reason=f"automatic, release {failed} failed: {exc.msg.splitlines()[0][:300]}")
+        except SlipwayError as again:
+            raise SlipwayError(f"{exc.msg}\nThe automatic rollback failed too: {again.msg}",
+                               **dict(exc.details, rollback={"failed": True, "msg": again.msg,
+                                                             **{k: v for k, v in again.details.items()
+                                                                if k in ("systems", "revision", "progress")}})
+                               ) from None
+        recorded = f"recorded as revision {back['revision']}" if back.get("recorded") else "nothing to change"
+        raise SlipwayError(f"{exc.msg}\nRolled back automatically to release {back['rollback']['to']} ({recorded}).",
+                           **dict(exc.details, rollback=back)) from None

@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: canary
+short_description: Canary or A/B delivery of one system beside its stable release, then promote or abort
+version_added: 0.1.0
+description:
+  - Runs a new version of one system beside the stable one without any in-cluster controller.
+  - "O(action=start): for every Deployment of the system that runs one of the changed O(images), a copy named
+    C(<name>-canary) runs the new image(s) with the pod label C(slipway.io/track=canary). Its pods keep every label
+    of the stable pods, so the stable Service's selector sends them their share of the traffic. The split is
+    replica-proportional: the stable Deployment keeps its replicas and the canary gets
+    C(round(stable * weight / (100 - weight))) (at least one), so C(canary / (stable + canary)) is closest to
+    O(weight) percent. Run it again to change the weight or the image."
+  - "O(action=promote): the stable Deployment(s) roll out to the canary's images (the whole system is delivered
+    again from its stored release with those images), then the canary goes once the system is ready."
+  - "O(action=abort): the canary goes; nothing else changes."
+  - The canary is tracked as a system of its own, C(<system>-canary), so each step takes the context's Lease,
+    is dry-run on the server before any write, waits for readiness (fail-fast) and is a journal entry whose
+    C(action) says what it was. A whole-context M(slipway.platform.rollback) to a release without the canary
+    removes it.
+  - Header- or cookie-based routing through an ingress or gateway is not provided; the split is by replicas.
+author: Slipway engineers
+extends_documentation_fragment:
+  - slipway.platform.kube
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Every object that would change is sent as a server-side dry-run; nothing is written, not even the lock or
+        the journal.
+  diff_mode:
+    support: full
+    details:
+      - Shows only the fields that change, per object.
+  idempotent:
+    support: full
+    details:
+      - Starting the same canary with the same weight again changes nothing and records nothing.
+options:
+  context:
+    description:
+      - The delivery context (inventory) name, for example C(local), as for M(slipway.platform.deliver).
+      - This replaces the connection's kubeconfig context option; the kubeconfig's C(current-context) is used.
+    type: str
+    required: true
+  system:
+    description: The system whose canary this is; it must be in the context's current release.
+    type: str
+    required: true
+  action:
+    description: Start (or re-weight) the canary, promote it to stable, or abort it.
+    type: str
+    choices: [start, promote, abort]
+    default: start
+  images:
+    description:
+      - Image name (as in the system's C(slipway.yml)) to the canary's full reference, preferably by digest.
+      - Required for O(action=start).
+    type: dict
+  weight:
+    description: Percent of the traffic (of the pods behind the stable Service) the canary should get, 1 to 99.
+    type: int
+  reason:
+    description: Why, recorded in the journal entry.
+    type: str
+  wait:
+    description: Wait for the canary (start) or the promoted system (promote) to be ready.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds a system may take to become ready.
+    type: float
+    default: 300
+  concurrency:
+    description: How many API requests run at once.
+    type: int
+    default: 8
+  lock_timeout:
+    description: Seconds to wait for another delivery of the context to release its lock.
+    type: float
+    default: 120
+  lock_duration:
+    description: Seconds the lock outlives its last renewal.
+    type: int
+    default: 30
+  holder:
+    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
+    type: str
+  confirmed:
+    description: Must be true in the C(production) context.
+    type: bool
+    default: false
+  journal_namespace:
+    description: Namespace of the journal, the snapshots and the lock.
+    type: str
+    default: slipway-system
+notes:
+  - A later M(slipway.platform.deliver) of the system rolls the stable Deployment to whatever it renders; promote
+    records the canary's images in the journal, so update the context's image tags to keep them.
+seealso:
+  - module: slipway.platform.deliver
+  - module: slipway.platform.rollback
+"""
+
+EXAMPLES = r"""
+- name: Send 10% of the backend's traffic to a new image
+  slipway.platform.canary:
+    context: local
+    system: backend
+    images:
+      backend: "127.0.0.1:5001/backend@sha256:0a1b2c..."
+    weight: 10
+    kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
+
+- name: Make the canary the stable version
+  slipway.platform.canary:
+    context: local
+    system: backend
+    action: promote
+    reason: "error rate flat for an hour"
+    kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
+
+- name: Give up on the canary
+  slipway.platform.canary:
+    context: local
+    system: backend
+    action: abort
+    kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
+"""
+
+RETURN = r"""
+canary:
+  description: The canary step and, for O(action=start), the split per Deployment.
+  returned: always
+  type: dict
+  sample:
+    system: backend
+    action: start
+    canary_system: backend-canary
+    split:
+      - {deployment: backend, canary: backend-canary, stable_replicas: 9, canary_replicas: 1, weight: 10.0,
+         services: [backend]}
+revision:
+  description: The journal revision this step recorded, or the current one when nothing changed.
+  returned: always
+  type: int
+recorded:
+  description: Whether a new journal entry was recorded.
+  returned: always
+  type: bool
+objects:
+  description: Objects created or updated (or predicted to be), with the changed field paths.
+  returned: always
+  type: list
+  elements: dict
+pruned:
+  description: Objects deleted (or that would be), the canary's on promote and abort.
+  returned: always
+  type: list
+  elements: str
+systems:
+  description: One row per system delivered in this step.
+  returned: always
+  type: list
+  elements: dict
+writes:
+  description: Mutating API requests made (zero in check mode).
+  returned: always
+  type: int
+"""
+
+import traceback  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
+
+try:
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
+    from ansible_collections.slipway.platform.plugins.module_utils._release.canary import canary
+    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported by main()
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    argument_spec = dict(
+        KUBE_CONNECTION_SPEC,
+        context=dict(type="str", required=True),
+        system=dict(type="str", required=True),
+        action=dict(type="str", choices=["start", "promote", "abort"], default="start"),
+        images=dict(type="dict"),
+        weight=dict(type="int"),
+        reason=dict(type="str"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="float", default=300.0),
+        concurrency=dict(type="int", default=8),
+        lock_timeout=dict(type="float", default=120.0),
+        lock_duration=dict(type="int", default=30),
+        holder=dict(type="str"),
+        confirmed=dict(type="bool", default=False),
+        journal_namespace=dict(type="str", default="slipway-system"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("action", "start", ("images", "weight"))])
+    if IMPORT_ERROR:
+        module.fail_json(msg="slipway.platform.canary could not load its libraries (urllib3 is required)",
+                         exception=IMPORT_ERROR)
+    params = module.params
+    if params["concurrency"] < 1 or params["lock_duration"] < 1:
+        module.fail_json(msg="concurrency and lock_duration must be at least 1")
+    options = Options(
+        context=params["context"], check_mode=module.check_mode, diff=module._diff, wait=params["wait"],
+        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], lock_timeout=params["lock_timeout"],
+        lock_duration=params["lock_duration"], holder=params["holder"], confirmed=params["confirmed"],
+        journal_namespace=params["journal_namespace"])
+    client = None
+    try:
+        client = KubeClient(load_connection(dict(params, context=None)), max_connections=params["concurrency"] + 4)
+        result = canary(client, options, params["system"], params["action"], images=params["images"],
+                        weight=params["weight"], reason=params["reason"])
+    except SlipwayError as exc:
+        module.fail_json(**exc.to_result())
+    finally:
+        if client is not None:
+            client.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

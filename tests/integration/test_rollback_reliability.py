@@ -1,0 +1,278 @@
+"""Rollback against the real API server (issue 6, R12): automatic and manual, check mode, history, kill -9.
+
+Every test works in its own namespace and delivery context, delivers and rolls back as the least-privilege
+deployer, and checks the cluster with kubectl as admin, independently of what the engine reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from fixtures.deliver.support import (
+    ROOT,
+    Journal,
+    SlipwayError,
+    client_for,
+    configmap,
+    deployment,
+    grant_namespace,
+    live,
+    resource_versions,
+    run,
+    secret,
+    service,
+    system,
+    unique,
+)
+
+assert ROOT  # fixtures.deliver.support has put the collection on sys.path
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import (  # noqa: E402
+    deliver_or_roll_back,
+    rollback,
+)
+
+CONFIG_DIGEST = "slipway.io/config-digest"
+
+
+@pytest.fixture
+def ns(kubectl):
+    namespace = grant_namespace(kubectl, unique("t-rollback"))
+    yield namespace
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def context():
+    return unique("t")
+
+
+def roll_back(stack_dir, context, identity="deployer", revision=None, systems=None, reason=None, **options):
+    options.setdefault("wait_timeout", 90)
+    options.setdefault("lock_duration", 10)
+    client = client_for(stack_dir, identity)
+    try:
+        return rollback(client, Options(context=context, **options), revision=revision, systems=systems,
+                        reason=reason)
+    finally:
+        client.close()
+
+
+def journal(stack_dir, context):
+    client = client_for(stack_dir, "admin")
+    try:
+        return Journal(client, context).records()
+    finally:
+        client.close()
+
+
+def app(ns, version, extra=(), stuck=False, min_ready=0):
+    """One system: config + secret read by a deployment (envFrom), and a service."""
+    dep = deployment("web", image=f"127.0.0.1:5001/web:{version}", replicas=1)
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["envFrom"] = [{"configMapRef": {"name": "web-config"}}, {"secretRef": {"name": "web-secret"}}]
+    if stuck:
+        dep["spec"]["progressDeadlineSeconds"] = 3
+        dep["spec"]["template"]["spec"]["nodeSelector"] = {"slipway.io/nowhere": "true"}
+    if min_ready:
+        dep["spec"]["minReadySeconds"] = min_ready
+    return system("app", ns, configmap("web-config", version=version, colour=f"colour-{version}"),
+                  secret("web-secret", token=f"SENTINEL-{version}-token"), dep, service("web"), *extra)
+
+
+def state(kubectl, ns):
+    """What the cluster runs, read as admin: config, secret values, image, config digest, object names."""
+    dep = live(kubectl, "deployment", ns, "web")
+    names = json.loads(kubectl("get", "configmaps,secrets,deployments,services", "-n", ns, "-l",
+                               "app.kubernetes.io/managed-by=slipway", "-o", "json").stdout)["items"]
+    return {
+        "config": live(kubectl, "configmap", ns, "web-config")["data"],
+        "secret": {k: base64.b64decode(v).decode()
+                   for k, v in live(kubectl, "secret", ns, "web-secret")["data"].items()},
+        "image": dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "config_digest": dep["spec"]["template"]["metadata"]["annotations"][CONFIG_DIGEST],
+        "objects": sorted(f"{i['kind']}/{i['metadata']['name']}" for i in names),
+    }
+
+
+def wait_ready(kubectl, ns, name="web", timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dep = live(kubectl, "deployment", ns, name)
+        status = dep.get("status") or {}
+        if status.get("observedGeneration", 0) >= dep["metadata"]["generation"] and \
+                status.get("updatedReplicas") == status.get("availableReplicas") == dep["spec"]["replicas"] \
+                and status.get("replicas") == dep["spec"]["replicas"]:
+            return dep
+        time.sleep(0.5)
+    raise AssertionError(f"deployment {ns}/{name} did not settle: {dep.get('status')}")
+
+
+def test_a_failed_delivery_rolls_back_automatically_to_the_last_good_release(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    run(stack_dir, [app(ns, "b")], context)
+    good = state(kubectl, ns)
+    client = client_for(stack_dir)
+    try:
+        with pytest.raises(SlipwayError) as err:
+            deliver_or_roll_back(client, [app(ns, "c", stuck=True)],
+                                 Options(context=context, wait_timeout=90, lock_duration=10), on_failure="rollback")
+    finally:
+        client.close()
+    message = err.value.msg
+    assert "ProgressDeadlineExceeded" in message  # the first story: why the delivery failed
+    assert "Rolled back automatically to release 2 (recorded as revision 4)" in message  # the second one
+    assert err.value.details["rollback"]["rollback"]["to"] == 2
+    records = journal(stack_dir, context)
+    assert [(r["revision"], r["outcome"]) for r in records] == [(1, "succeeded"), (2, "succeeded"), (3, "failed"),
+                                                                (4, "succeeded")]
+    assert records[3]["action"]["kind"] == "rollback" and records[3]["action"]["to"] == 2
+    assert records[3]["action"]["from"] == 3
+    assert records[3]["message"].startswith("rollback to 2 (app): automatic, release 3 failed")
+    assert records[3]["actor"]["user"]
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns) == good
+    assert "SENTINEL" not in json.dumps(err.value.to_result()) + json.dumps(records)
+
+
+def test_manual_rollback_to_a_then_to_b_restores_config_secrets_and_prunes(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    release_a = state(kubectl, ns)
+    run(stack_dir, [app(ns, "b", extra=[configmap("added-in-b", x="1")]),
+                    system("newcomer", ns, configmap("newcomer", y="1"))], context)
+    release_b = state(kubectl, ns)
+    assert release_b["config_digest"] != release_a["config_digest"]
+    assert "ConfigMap/added-in-b" in release_b["objects"] and "ConfigMap/newcomer" in release_b["objects"]
+
+    to_a = roll_back(stack_dir, context, revision=1, reason="ticket 42")
+    assert to_a["changed"] and to_a["revision"] == 3 and to_a["rollback"]["removed"] == ["newcomer"]
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns) == release_a  # config, secret, image, digest; added objects pruned
+    records = journal(stack_dir, context)
+    assert records[-1]["message"] == "rollback to 1: ticket 42"
+    assert sorted(records[-1]["systems"]) == ["app"]
+
+    to_b = roll_back(stack_dir, context, revision=2)
+    assert to_b["changed"] and to_b["revision"] == 4
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns) == release_b
+    assert sorted(journal(stack_dir, context)[-1]["systems"]) == ["app", "newcomer"]
+
+    again = roll_back(stack_dir, context, revision=2)  # already there: nothing to do, nothing recorded
+    assert again["changed"] is False and again["writes"] == 0
+    assert [r["revision"] for r in journal(stack_dir, context)] == [1, 2, 3, 4]
+    redelivery, _ = run(stack_dir, [app(ns, "b", extra=[configmap("added-in-b", x="1")]),
+                                    system("newcomer", ns, configmap("newcomer", y="1"))], context)
+    assert redelivery["changed"] is False  # a rollback lands exactly on what the delivery applied
+
+
+def test_default_rollback_goes_to_the_previous_distinct_good_release(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    run(stack_dir, [app(ns, "b")], context)
+    first = roll_back(stack_dir, context)
+    assert first["rollback"]["to"] == 1
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns)["config"]["version"] == "a"
+    # rollback of the rollback: revision 3 (= A) is current, 2 (= B) is the newest good one that differs
+    second = roll_back(stack_dir, context)
+    assert second["rollback"]["to"] == 2 and second["revision"] == 4
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns)["config"]["version"] == "b"
+
+
+def test_rollback_of_one_system_leaves_the_others_alone(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a"), system("other", ns, configmap("other", v="1"))], context)
+    run(stack_dir, [app(ns, "b"), system("other", ns, configmap("other", v="2"))], context)
+    result = roll_back(stack_dir, context, systems=["app"])
+    assert result["rollback"]["to"] == 1
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns)["config"]["version"] == "a"
+    assert live(kubectl, "configmap", ns, "other")["data"] == {"v": "2"}
+    assert journal(stack_dir, context)[-1]["systems"]["other"]["result"] == "carried"
+
+
+def test_rollback_past_the_kept_history_is_an_explicit_error(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    run(stack_dir, [app(ns, "b")], context)
+    run(stack_dir, [app(ns, "c")], context)
+    before = resource_versions(kubectl, ns)
+    with pytest.raises(SlipwayError) as err:
+        roll_back(stack_dir, context, revision=99)
+    assert "revisions available: 1 (succeeded), 2 (succeeded), 3 (succeeded)" in err.value.msg
+    # release 1 leaves the kept history (as a history limit would remove it)
+    kubectl("delete", "configmap", f"slipway-release-{context}-000001", "-n", "slipway-system")
+    with pytest.raises(SlipwayError) as err:
+        roll_back(stack_dir, context, revision=1)
+    assert "not in the journal" in err.value.msg
+    assert "revisions available: 2 (succeeded), 3 (succeeded)" in err.value.msg
+    assert err.value.details["available"] == [2, 3]
+    assert resource_versions(kubectl, ns) == before
+    assert [r["revision"] for r in journal(stack_dir, context)] == [2, 3]
+
+
+def test_check_mode_rollback_predicts_and_changes_nothing(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    run(stack_dir, [app(ns, "b", extra=[configmap("added-in-b", x="1")])], context)
+    wait_ready(kubectl, ns)
+    before = resource_versions(kubectl, ns)
+    lease_before = kubectl("get", "lease", f"slipway-lock-{context}", "-n", "slipway-system", "-o",
+                           "jsonpath={.metadata.resourceVersion}").stdout
+    predicted = roll_back(stack_dir, context, revision=1, check_mode=True, diff=True)
+    assert predicted["changed"] and predicted["writes"] == 0
+    assert sorted((o["kind"], o["name"], o["action"]) for o in predicted["objects"]) == [
+        ("ConfigMap", "web-config", "update"), ("Deployment", "web", "update"), ("Secret", "web-secret", "update")]
+    assert predicted["pruned"] == [f"ConfigMap {ns}/added-in-b"]
+    assert "SENTINEL" not in json.dumps(predicted)
+    assert resource_versions(kubectl, ns) == before
+    assert kubectl("get", "lease", f"slipway-lock-{context}", "-n", "slipway-system", "-o",
+                   "jsonpath={.metadata.resourceVersion}").stdout == lease_before
+    assert [r["revision"] for r in journal(stack_dir, context)] == [1, 2]
+    real = roll_back(stack_dir, context, revision=1)
+    assert sorted((o["kind"], o["name"], o["action"]) for o in real["objects"]) == \
+        sorted((o["kind"], o["name"], o["action"]) for o in predicted["objects"])
+
+
+KILLABLE = """
+import json, sys
+sys.path.insert(0, {fixtures!r})
+import support  # noqa: F401  (puts the collection on sys.path)
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
+from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import rollback
+client = support.client_for({stack_dir!r})
+rollback(client, Options(context={context!r}, lock_duration=4, wait_timeout=300, holder="doomed rollback"),
+         revision=1)
+"""
+
+
+def test_a_killed_rollback_is_completed_by_the_next_run(stack_dir, ns, context, kubectl):
+    run(stack_dir, [app(ns, "a", min_ready=12)], context)
+    run(stack_dir, [app(ns, "b")], context)
+    release_a_config = {"version": "a", "colour": "colour-a"}
+    script = KILLABLE.format(fixtures=str(ROOT / "tests" / "integration" / "fixtures" / "deliver"),
+                             stack_dir=str(stack_dir), context=context)
+    victim = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    deadline = time.monotonic() + 60
+    while True:  # killed once it has written the new pod template and is waiting for it (minReadySeconds)
+        assert victim.poll() is None, victim.stdout.read()
+        assert time.monotonic() < deadline, "the rollback never started rolling out"
+        if live(kubectl, "deployment", ns, "web")["spec"].get("minReadySeconds") == 12:
+            break
+        time.sleep(0.1)
+    victim.kill()  # SIGKILL: no lock release, no journal record
+    victim.wait()
+    assert [r["revision"] for r in journal(stack_dir, context)] == [1, 2]
+    start = time.monotonic()
+    result = roll_back(stack_dir, context, revision=1, lock_timeout=60, holder="rescue")
+    assert result["lock_taken_over_from"] == "doomed rollback"
+    assert time.monotonic() - start < 60
+    records = journal(stack_dir, context)
+    assert [(r["revision"], r["outcome"]) for r in records] == [(1, "succeeded"), (2, "succeeded"), (3, "succeeded")]
+    assert records[-1]["action"]["to"] == 1
+    assert live(kubectl, "configmap", ns, "web-config")["data"] == release_a_config
+    wait_ready(kubectl, ns)
