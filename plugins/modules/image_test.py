@@ -112,6 +112,18 @@ passed:
   description: Whether every image passed.
   returned: always
   type: bool
+leftover_containers_removed:
+  description: Test containers of this run still present at the end and removed then (0 when all went well).
+  returned: when tests ran
+  type: int
+command:
+  description: The C(docker run) equivalent of the first check that did not pass.
+  returned: when an image failed
+  type: str
+stdout:
+  description: The output tail of that check.
+  returned: when an image failed
+  type: str
 images:
   description: One entry per image.
   returned: always
