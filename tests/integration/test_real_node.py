@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 def _up_real_node() -> float:
     begin = time.monotonic()
     result = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "up", "--real-node", "--skip-packages"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         pytest.fail(f"hack/stack.py up --real-node failed:\n{result.stdout}\n{result.stderr}")
     return time.monotonic() - begin
@@ -318,7 +318,7 @@ def _leftovers(stack_dir: Path) -> dict:
               if line.split()[4].startswith(str(base))]
     netns_dir = base / "containerd-state" / "io.containerd.grpc.v1.cri" / "netns"
     netns = sorted(p.name for p in netns_dir.glob("*")) if netns_dir.exists() else []
-    bridge = subprocess.run(["ip", "link", "show", "slipway0"], capture_output=True).returncode == 0
+    bridge = subprocess.run(["ip", "link", "show", "slipway0"], capture_output=True, check=False).returncode == 0
     found = {"processes": processes, "cgroup pids": sorted(in_cgroup), "mounts": mounts, "netns": netns,
              "bridge slipway0": bridge}
     return {key: value for key, value in found.items() if value}
@@ -328,7 +328,7 @@ def test_down_leaves_nothing_running_then_up_again(namespace, kubectl, stack_dir
     running = _leftovers(stack_dir)
     assert running.get("processes") and running.get("netns"), f"pods should be running before down: {running}"
     result = subprocess.run([sys.executable, str(ROOT / "hack" / "realnode.py"), "down"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _leftovers(stack_dir) == {}
     assert kubectl("get", "node", NODE, check=False).returncode != 0
