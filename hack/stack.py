@@ -761,6 +761,8 @@ def cmd_up(args) -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     for folder in (LOGS, RUN, SECRETS):
         folder.mkdir(parents=True, exist_ok=True)
+    # A real node that was asked for once stays part of the stack until down: a plain up restores it too.
+    args.real_node = args.real_node or (RUN / "real-node").exists()
     if all(ok for _, ok, _ in components(args.real_node)) and not args.rebuild:
         write_env_file()
         say(f"stack already up; nothing to do (state in {STATE}). Use it with: source {STATE / 'env'}")
