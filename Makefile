@@ -11,8 +11,8 @@ STACK_ENV = set -a; source .stack/env; set +a
 setup:                      ## host packages, pinned venv, collection link
 	hack/setup.sh
 
-up: setup                   ## start (or confirm) the local stack
-	$(PY) hack/stack.py up --skip-packages
+up: setup                   ## start (or confirm) the local stack, with its real node
+	$(PY) hack/stack.py up --skip-packages --real-node
 
 down:                       ## stop the local stack
 	python3 hack/stack.py down
@@ -20,8 +20,12 @@ down:                       ## stop the local stack
 status:
 	python3 hack/stack.py status
 
+DEMO_PORT ?= 18080
 demo: up                    ## the main job: build, test and deliver the example shop to the local context
 	$(STACK_ENV); ansible-playbook -i inventories/local playbooks/site.yml
+	$(PY) hack/stack.py forward shop/frontend --port $(DEMO_PORT)
+	@echo "The shop's frontend: http://127.0.0.1:$(DEMO_PORT)/ (its API: http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products)"
+	@curl -fsS --max-time 10 http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products && echo
 
 test: up lint sanity unit integration   ## everything CI runs
 

@@ -802,7 +802,34 @@ def cmd_packages(_args) -> int:
     return 0
 
 
+def cmd_forward(args) -> int:
+    """Serve a Service of the stack on 127.0.0.1 through the API server (kubectl port-forward), until down."""
+    namespace, _, service = args.service.partition("/")
+    if not service:
+        say("give the service as NAMESPACE/NAME, for example shop/frontend")
+        return 2
+    name = f"forward-{namespace}-{service}"
+    url = f"http://127.0.0.1:{args.port}/"
+    if running_pid(name) and port_open(args.port):
+        say(f"{args.service} already forwarded: {url}")
+        return 0
+    start_daemon(name, [
+        str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIGS / 'admin.kubeconfig'}", "-n", namespace,
+        "port-forward", "--address", "127.0.0.1", f"service/{service}", f"{args.port}:{args.target_port}",
+    ])
+    try:
+        wait_until(lambda: port_open(args.port), f"port-forward of {args.service}", LOGS / f"{name}.log",
+                   timeout=30, daemon=name)
+    except StepFailed as failure:
+        say(f"FAILED: {failure}")
+        return 1
+    say(f"{args.service} answers at {url}")
+    return 0
+
+
 def cmd_down(_args) -> int:
+    for forward in sorted(RUN.glob("forward-*.pid")):
+        stop_daemon(forward.stem)
     if (RUN / "real-node").exists() or (STATE / "realnode").exists():
         real_node().down()
     order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]
@@ -834,8 +861,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show which components answer").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print shell exports for the running stack").set_defaults(func=cmd_env)
     sub.add_parser("packages", help="install the Debian packages the stack needs").set_defaults(func=cmd_packages)
+    forward = sub.add_parser("forward", help="serve NAMESPACE/SERVICE on 127.0.0.1:PORT until down")
+    forward.add_argument("service")
+    forward.add_argument("--port", type=int, default=8080)
+    forward.add_argument("--target-port", type=int, default=8080)
+    forward.set_defaults(func=cmd_forward)
     args = parser.parse_args(argv)
-    if args.command in ("up", "down", "packages"):
+    if args.command in ("up", "down", "packages", "forward"):
         # One up/down at a time: a second caller waits, then finds the work done.
         STATE.mkdir(parents=True, exist_ok=True)
         with (STATE / "stack.lock").open("w") as lock:
