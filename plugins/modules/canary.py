@@ -24,20 +24,25 @@ description:
     C(action) says what it was. A whole-context M(slipway.platform.rollback) to a release without the canary
     removes it.
   - Header- or cookie-based routing through an ingress or gateway is not provided; the split is by replicas.
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Every object that would change is sent as a server-side dry-run; nothing is written, not even the lock or
         the journal.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: full
     details:
       - Shows only the fields that change, per object.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details:
       - Starting the same canary with the same weight again changes nothing and records nothing.
@@ -45,7 +50,7 @@ options:
   context:
     description:
       - The delivery context (inventory) name, for example C(local), as for M(slipway.platform.deliver).
-      - This replaces the connection's kubeconfig context option; the kubeconfig's C(current-context) is used.
+      - The kubeconfig context is O(kube_context).
     type: str
     required: true
   system:
@@ -224,7 +229,7 @@ def main():
         journal_namespace=params["journal_namespace"])
     client = None
     try:
-        client = KubeClient(load_connection(dict(params, context=None)), max_connections=params["concurrency"] + 4)
+        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
         result = canary(client, options, params["system"], params["action"], images=params["images"],
                         weight=params["weight"], reason=params["reason"])
     except SlipwayError as exc:

@@ -27,20 +27,25 @@ description:
     the list of the revisions available.
   - Workloads whose pod templates use a ConfigMap or Secret of the same delivery carry the annotation
     C(slipway.io/config-digest) (a keyed hash), so restoring the config also rolls the pods onto it.
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Every object that would change is sent as a server-side dry-run; prunes are reported. Nothing is written,
         not even the lock or the journal.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: full
     details:
       - Shows only the fields that change, per object; Secret values appear as keyed hashes only.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details:
       - Rolling back to the release that is already in place changes nothing and records nothing.
@@ -51,7 +56,7 @@ options:
     description:
       - The delivery context (inventory) name whose journal is read, for example C(local), as for
         M(slipway.platform.deliver).
-      - This replaces the connection's kubeconfig context option; the kubeconfig's C(current-context) is used.
+      - The kubeconfig context is O(kube_context).
     type: str
     required: true
   revision:
@@ -64,7 +69,7 @@ options:
     type: list
     elements: str
   reason:
-    description: Why, recorded in the journal entry (C(rollback to N: <reason>)).
+    description: "Why, recorded in the journal entry (C(rollback to N: <reason>))."
     type: str
   wait:
     description: Wait for every restored workload to be ready (failing fast with the reason).
@@ -226,7 +231,7 @@ def main():
         journal_namespace=params["journal_namespace"])
     client = None
     try:
-        client = KubeClient(load_connection(dict(params, context=None)), max_connections=params["concurrency"] + 4)
+        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
         result = rollback(client, options, revision=params["revision"], systems=params["systems"],
                           reason=params["reason"])
     except SlipwayError as exc:

@@ -128,15 +128,15 @@ def test_promote_makes_the_canary_stable_and_leaves_nothing_behind(stack_dir, ns
     assert records[-1]["message"] == "canary of web promoted: looks good"
     assert sorted(records[-1]["systems"]) == ["web"]
     assert records[-1]["systems"]["web"]["images"] == {"web": NEW}
-    redelivered, _ = run(stack_dir, [system("web", ns, deployment("web", image=NEW, replicas=3), service("web"),
-                                            images={"web": NEW})], context)
+    redelivered = run(stack_dir, [system("web", ns, deployment("web", image=NEW, replicas=3), service("web"),
+                                            images={"web": NEW})], context)[0]
     assert redelivered["changed"] is False  # promote landed exactly where a delivery of the new image does
 
 
 def test_abort_removes_the_canary_and_changes_nothing_else(stack_dir, ns, context, kubectl):
     run(stack_dir, web(ns, 3), context)
     settle(kubectl, ns, {STABLE: 3})
-    stable_before = {k: v for k, v in resource_versions(kubectl, ns, "deployments,services").items()}
+    stable_before = resource_versions(kubectl, ns, "deployments,services")
     step(stack_dir, context, "start", images={"web": NEW}, weight=25)
     predicted = step(stack_dir, context, "abort", check_mode=True)
     assert predicted["changed"] and predicted["pruned"] == [f"Deployment {ns}/web-canary"]

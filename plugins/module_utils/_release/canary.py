@@ -122,7 +122,7 @@ def routes(services, pod_labels):
 
 def plan_canary(entry, images, weight, system, live_replicas):
     """``(canary bodies, report)`` for ``start``; ``live_replicas``: ``{deployment name: stable spec.replicas}``."""
-    swaps, _ = new_images(entry, images, system)
+    swaps = new_images(entry, images, system)[0]
     objects = entry.get("objects") or []
     stables = [o for o in objects if o.get("kind") == "Deployment" and
                any(c.get("image") in swaps for c in containers(o))]
@@ -180,7 +180,7 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
         deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
         bodies, report = plan_canary(entry, images, weight, system,
                                      _live_replicas(client, entry["namespace"], deployments))
-        _, full = new_images(entry, images, system)
+        full = new_images(entry, images, system)[1]
         raw = [raw_system(name, dict(entry, objects=bodies, images=full, depends_on=[system]),
                           f"canary of {system}")]
         story = {"kind": "canary", "system": system, "weight": weight, "images": dict(images), "split": report,

@@ -75,7 +75,7 @@ def choose_target(records, context, revision=None, systems=None):
                 "was recorded without its objects (before snapshots existed)"
             raise SlipwayError(f"cannot roll back context {context} to revision {revision}: it {why}; "
                                f"revisions available: {describe_available(records)}",
-                               available=[r for r, _ in available(records)])
+                               available=[pair[0] for pair in available(records)])
         return target, current
     now = content(current, systems)
     for record in reversed(records[:-1]):
@@ -85,7 +85,7 @@ def choose_target(records, context, revision=None, systems=None):
     scope = f" for {', '.join(systems)}" if systems else ""
     raise SlipwayError(f"context {context} has no earlier successful release{scope} that differs from the current "
                        f"one (revision {current['revision']}) and can be restored; revisions available: "
-                       f"{describe_available(records)}", available=[r for r, _ in available(records)])
+                       f"{describe_available(records)}", available=[pair[0] for pair in available(records)])
 
 
 def rollback_systems(reader, target, current, systems=None):
