@@ -85,6 +85,13 @@ options:
         C({file, index, content}) where C(content) is one parsed YAML document (null for an empty one)."
     type: list
     elements: dict
+  secret_data:
+    description:
+      - The values (C(data), C(stringData)) of the Secrets in O(rendered), keyed C(<system>/<file>/<index>/<item>).
+        The action plugin moves them here so that they are never logged with the module's arguments and are
+        masked wherever they might surface.
+    type: dict
+    default: {}
   wait:
     description: Wait for every workload (Deployments, StatefulSets, DaemonSets, Jobs, Pods) to be ready.
     type: bool
@@ -261,6 +268,7 @@ try:
     from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
     from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
     from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import secret_values
+    from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import merge_secrets
     from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
     from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import deliver_or_roll_back
     IMPORT_ERROR = None
@@ -289,6 +297,7 @@ def main():
         registry=dict(type="str"),
         values=dict(type="dict", default={}),
         rendered=dict(type="list", elements="dict"),
+        secret_data=dict(type="dict", default={}, no_log=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=300.0),
         concurrency=dict(type="int", default=8),
@@ -307,10 +316,11 @@ def main():
         module.fail_json(msg="slipway.platform.deliver could not load its libraries (urllib3 and PyYAML are "
                              "required)", exception=IMPORT_ERROR)
     params = module.params
-    module.no_log_values.update(masked_values(params["rendered"]))
     if params["rendered"] is None:
         module.fail_json(msg="nothing rendered: run slipway.platform.deliver as a task (its action plugin renders "
                              "the systems from ecosystem_root), or give rendered")
+    rendered = merge_secrets(params["rendered"], params["secret_data"])
+    module.no_log_values.update(masked_values(rendered))
     names = [system.get("name") for system in params["rendered"]]
     if sorted(names) != sorted(params["systems"]):
         module.fail_json(msg=f"rendered systems {names} do not match systems {params['systems']}")
@@ -331,7 +341,7 @@ def main():
     client = None
     try:
         client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
-        result = deliver_or_roll_back(client, params["rendered"], options, on_failure=params["on_failure"],
+        result = deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"],
                                       progress=progress)
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())

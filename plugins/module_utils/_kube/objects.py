@@ -269,3 +269,34 @@ def apply_groups(objects):
     for desired in objects:
         groups.setdefault(kind_rank(desired.kind), []).append(desired)
     return [sorted(groups[rank], key=lambda d: d.key) for rank in sorted(groups)]
+
+
+def _secret_slots(rendered):
+    """``(key, document-or-item)`` for every Secret in rendered systems (List items included)."""
+    for system in rendered or []:
+        for document in system.get("documents") or []:
+            content = document.get("content")
+            for position, item in enumerate(_expand_list(content) if isinstance(content, dict) else []):
+                if isinstance(item, dict) and item.get("kind") == "Secret":
+                    yield f"{system.get('name')}/{document.get('file')}/{document.get('index')}/{position}", item
+
+
+def split_secrets(rendered):
+    """Move Secret values out of rendered systems, so they travel in a ``no_log`` option of their own.
+
+    Returns ``(rendered, payloads)``; the input is not changed. :func:`merge_secrets` puts them back.
+    """
+    rendered = copy.deepcopy(rendered)
+    payloads = {}
+    for key, item in _secret_slots(rendered):
+        payload = {field: item.pop(field) for field in ("data", "stringData") if field in item}
+        if payload:
+            payloads[key] = payload
+    return rendered, payloads
+
+
+def merge_secrets(rendered, payloads):
+    rendered = copy.deepcopy(rendered)
+    for key, item in _secret_slots(rendered):
+        item.update(copy.deepcopy((payloads or {}).get(key) or {}))
+    return rendered

@@ -121,3 +121,16 @@ def test_apply_groups_follow_kind_order():
     systems = o.build_systems([system(docs=docs)])
     assert [[d.kind for d in g] for g in o.apply_groups(systems[0].objects)] == [
         ["Namespace"], ["ConfigMap"], ["Deployment"], ["Unknown"]]
+
+
+def test_secret_values_split_off_and_merge_back():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "SENTINEL"}}
+    listed = {"apiVersion": "v1", "kind": "List", "items": [cm("c"), dict(secret, data={"d": "U0VOVElORUw="})]}
+    rendered = [system(docs=[doc(secret), doc(listed, index=1), doc(None, index=2)])]
+    stripped, payloads = o.split_secrets(rendered)
+    assert "SENTINEL" not in repr(stripped) and "U0VOVElORUw=" not in repr(stripped)
+    assert payloads == {"backend/deploy/app.yaml.j2/0/0": {"stringData": {"k": "SENTINEL"}},
+                        "backend/deploy/app.yaml.j2/1/1": {"data": {"d": "U0VOVElORUw="},
+                                                           "stringData": {"k": "SENTINEL"}}}
+    assert rendered[0]["documents"][0]["content"]["stringData"] == {"k": "SENTINEL"}  # input untouched
+    assert o.merge_secrets(stripped, payloads) == rendered
