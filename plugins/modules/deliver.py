@@ -23,11 +23,12 @@ description:
     C(slipway.io/system) and C(slipway.io/context), and the annotation C(slipway.io/digest), a keyed HMAC of
     the applied manifest. Only objects with those labels are ever pruned.
   - A delivery that would change nothing makes no write at all (not even the lock) and records no revision.
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The same predicate as a real run decides, and every object that may change is sent as a server-side
@@ -35,11 +36,15 @@ attributes:
       - Objects in a namespace, or of a kind, that the same delivery creates cannot be dry-run before it exists;
         they are predicted as C(create).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: full
     details:
       - Shows only the fields that change, per object. Secret values are replaced by a keyed hash of each value,
         so a changed secret still shows (and counts) as changed without revealing it.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details:
       - An object is left alone when the desired object (stringData folded into data) is contained in the live

@@ -12,16 +12,21 @@ description:
   - Reads the releases that M(slipway.platform.deliver) recorded for one context (one ConfigMap per release in
     C(slipway-system)), newest last, and the lock's current holder.
   - Secrets are never in the journal; systems are recorded by image references and a keyed manifest digest.
-author: Slipway engineers
+author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
     details: Only reads.
 options:
