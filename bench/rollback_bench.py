@@ -47,27 +47,25 @@ metadata: {name: "{{ system.name }}"}
 type: Opaque
 stringData: {token: "token-{{ values.release }}-{{ system.name }}"}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: "{{ system.name }}"}
-spec:
-  selector: {app: "{{ system.name }}"}
-  ports: [{port: 80, targetPort: 8080}]
----
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: "{{ system.name }}"}
+metadata: {name: "{{ system.name }}", labels: {bench: rollback}}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: "{{ system.name }}"}}
+  selector: {matchLabels: {app: "{{ system.name }}", bench: rollback}}
   template:
-    metadata: {labels: {app: "{{ system.name }}"}}
+    metadata: {labels: {app: "{{ system.name }}", bench: rollback}}
     spec:
       containers:
-        - name: app
+        - name: main
           image: "{{ images[system.name] }}"
-          ports: [{containerPort: 8080}]
+          ports: [{name: http, containerPort: 8080}]
           envFrom: [{configMapRef: {name: "{{ system.name }}"}}, {secretRef: {name: "{{ system.name }}"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: "{{ system.name }}", labels: {bench: rollback}}
+spec: {selector: {app: "{{ system.name }}", bench: rollback}, ports: [{name: http, port: 80, targetPort: http}]}
 """
 
 
