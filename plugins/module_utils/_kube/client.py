@@ -172,7 +172,8 @@ def _short(exc):
     if "Connection refused" in text:
         return "connection refused"
     if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "certificate verify failed (" + text.split("CERTIFICATE_VERIFY_FAILED")[-1].strip(" ():'\"") + ")"
+        detail = text.rsplit("CERTIFICATE_VERIFY_FAILED", maxsplit=1)[-1].strip(" ():'\"")
+        return f"certificate verify failed ({detail})"
     return text[:300]
 
 

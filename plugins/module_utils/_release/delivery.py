@@ -274,7 +274,7 @@ class Delivery:
                             running[systems.submit(self.deliver_system, self.runs[name], requests, hub)] = name
                     if not running:
                         continue
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    finished = wait(list(running), return_when=FIRST_COMPLETED).done
                     for future in finished:
                         name = running.pop(future)
                         try:
@@ -459,7 +459,10 @@ def deliver(client, raw_systems, options, progress=None, runner=None):
         if busy:
             result["warnings"] = [f"context {options.context} is being delivered by another run right now"]
         return result
-    waiting = lambda who: run.say(f"waiting for the lock held by {who}")  # noqa: E731
+
+    def waiting(who):
+        run.say(f"waiting for the lock held by {who}")
+
     try:
         if busy:
             lease.acquire(options.lock_timeout, first=seen, on_wait=waiting)

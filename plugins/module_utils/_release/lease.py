@@ -122,8 +122,8 @@ class Lease:
         while True:
             rv = ((lease or {}).get("metadata") or {}).get("resourceVersion")
             seen.setdefault(rv, self.monotonic())
-            stale = lease is not None and self.monotonic() - seen[rv] > ((lease.get("spec") or {})
-                                                                          .get("leaseDurationSeconds") or 0)
+            duration = ((lease or {}).get("spec") or {}).get("leaseDurationSeconds") or 0
+            stale = lease is not None and self.monotonic() - seen[rv] > duration
             if lease is None or not self.held_by_other(lease) or stale:
                 if self.take(lease):
                     self.waited = self.monotonic() - start
