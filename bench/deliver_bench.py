@@ -53,6 +53,7 @@ spec:
   template:
     metadata: {labels: {app: "{{ system.name }}"}}
     spec:
+      nodeSelector: {slipway.io/node-kind: simulated}
       containers: [{name: app, image: "{{ images[system.name] }}", ports: [{containerPort: 8080}]}]
 """
 

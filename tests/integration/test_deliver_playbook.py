@@ -43,6 +43,7 @@ spec:
     metadata:
       labels: {app: {{ system.name }}}
     spec:
+      nodeSelector: {slipway.io/node-kind: simulated}
       containers:
         - name: app
           image: "{{ images.alpha }}"

@@ -38,8 +38,16 @@ def ns(kubectl):
 
 
 @pytest.fixture
-def context():
-    return unique("t")
+def context(kubectl):
+    """A delivery context of the test's own; its journal records and lock are removed afterwards."""
+    name = unique("t")
+    yield name
+    forget_context(kubectl, name)
+
+
+def forget_context(kubectl, name):
+    kubectl("delete", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={name}", check=False)
+    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
 
 
 def journal_revisions(stack_dir, context):
