@@ -166,8 +166,8 @@ def test_manual_rollback_to_a_then_to_b_restores_config_secrets_and_prunes(stack
     again = roll_back(stack_dir, context, revision=2)  # already there: nothing to do, nothing recorded
     assert again["changed"] is False and again["writes"] == 0
     assert [r["revision"] for r in journal(stack_dir, context)] == [1, 2, 3, 4]
-    redelivery, _ = run(stack_dir, [app(ns, "b", extra=[configmap("added-in-b", x="1")]),
-                                    system("newcomer", ns, configmap("newcomer", y="1"))], context)
+    redelivery = run(stack_dir, [app(ns, "b", extra=[configmap("added-in-b", x="1")]),
+                                 system("newcomer", ns, configmap("newcomer", y="1"))], context)[0]
     assert redelivery["changed"] is False  # a rollback lands exactly on what the delivery applied
 
 

@@ -68,7 +68,7 @@ def test_plan_uses_live_replicas_and_finds_the_routing_service():
 
 
 def test_only_deployments_running_a_changed_image_get_a_canary():
-    bodies, _ = c.plan_canary(entry(stable(), stable(name="cron", image="r/side:1")), {"web": NEW}, 50, "web", {})
+    bodies = c.plan_canary(entry(stable(), stable(name="cron", image="r/side:1")), {"web": NEW}, 50, "web", {})[0]
     assert [b["metadata"]["name"] for b in bodies] == ["web-canary"]
     with pytest.raises(SlipwayError, match="no Deployment of system web runs"):
         c.plan_canary(entry(svc()), {"web": NEW}, 50, "web", {})

@@ -136,8 +136,10 @@ def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
 
 
 def test_a_failing_automatic_rollback_tells_both_failures(monkeypatch):
-    monkeypatch.setattr(rb, "deliver", lambda *a, **k: (_ for _ in ()).throw(
-        SlipwayError("delivery failed: boom", recorded=True, revision=3)))
+    def failing(*args, **kwargs):
+        raise SlipwayError("delivery failed: boom", recorded=True, revision=3)
+
+    monkeypatch.setattr(rb, "deliver", failing)
 
     def broken(*args, **kwargs):
         raise SlipwayError("rollback of local to revision 2 failed: still broken", revision=4)
