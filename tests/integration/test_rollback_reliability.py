@@ -48,8 +48,13 @@ def ns(kubectl):
 
 
 @pytest.fixture
-def context():
-    return unique("t")
+def context(kubectl):
+    name = unique("t")
+    yield name
+    # forget the context: journal records, snapshot companions (ConfigMaps and Secrets) and the lock
+    for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
+        kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
+    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
 
 
 def roll_back(stack_dir, context, identity="deployer", revision=None, systems=None, reason=None, **options):
