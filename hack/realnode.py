@@ -172,16 +172,9 @@ def ensure_host_packages() -> str:
 @stack.step(f"real node: kubelet {stack.KUBERNETES_VERSION}")
 def ensure_kubelet_binary() -> str:
     """Build the kubelet from the control plane's pinned module (hack/kube), with the same version stamp."""
-    binary, stamp = stack.BIN / "kubelet", stack.BIN / "kubelet.VERSION"
-    if binary.exists() and stamp.exists() and stamp.read_text().strip() == stack.KUBERNETES_VERSION:
+    if stack.go_command_cached("kubelet", stack.KUBERNETES_VERSION):
         return "cached"
-    version = {"gitVersion": stack.KUBERNETES_VERSION, "gitMajor": "1",
-               "gitMinor": stack.KUBERNETES_VERSION.split(".")[1], "gitTreeState": "clean",
-               "buildDate": "1970-01-01T00:00:00Z"}
-    ldflags = "-s -w " + " ".join(f"-X k8s.io/component-base/version.{k}={v}" for k, v in version.items())
-    stack.run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(binary), "k8s.io/kubernetes/cmd/kubelet"],
-              log=stack.LOGS / "go-build.log", cwd=stack.KUBE_MODULE, env=stack.go_env())
-    stamp.write_text(stack.KUBERNETES_VERSION)
+    stack.build_go_command("kubelet", stack.KUBE_MODULE, "k8s.io/kubernetes/cmd/kubelet", stack.KUBERNETES_VERSION)
     return "built"
 
 

@@ -33,19 +33,22 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack")).resolve()
 KUBE_MODULE = ROOT / "hack" / "kube"
 KWOK_MODULE = ROOT / "hack" / "kwok"
+ETCD_MODULE = ROOT / "hack" / "etcd"
 
 KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
-# command -> (Go module folder, package); each module pins its own dependency tree.
-KUBE_COMMANDS = {
-    "kube-apiserver": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver"),
-    "kube-controller-manager": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
-    "kube-scheduler": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
-    "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl"),
-    "kwok": (KWOK_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
+ETCD_VERSION = "v3.6.8"
+# command -> (Go module folder, package, pinned version); each module pins its own dependency tree.
+GO_COMMANDS = {
+    "etcd": (ETCD_MODULE, "go.etcd.io/etcd/server/v3", ETCD_VERSION),
+    "kube-apiserver": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION),
+    "kube-controller-manager": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager", KUBERNETES_VERSION),
+    "kube-scheduler": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler", KUBERNETES_VERSION),
+    "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl", KUBERNETES_VERSION),
+    "kwok": (KWOK_MODULE, "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
 }
 APT_PACKAGES = [
-    "docker.io", "docker-registry", "etcd-server", "busybox-static", "debootstrap",
+    "docker.io", "docker-registry", "busybox-static", "debootstrap",
     "apache2-utils", "openssl", "iproute2", "ca-certificates",
 ]
 
@@ -193,7 +196,7 @@ def port_open(port: int) -> bool:
 
 @step("host packages (apt)")
 def ensure_packages() -> str:
-    wanted = {"docker.io": "dockerd", "docker-registry": "docker-registry", "etcd-server": "etcd",
+    wanted = {"docker.io": "dockerd", "docker-registry": "docker-registry",
               "busybox-static": None, "debootstrap": "debootstrap", "apache2-utils": "htpasswd",
               "openssl": "openssl", "iproute2": "ip", "ca-certificates": None}
     missing = [pkg for pkg in APT_PACKAGES if not package_installed(pkg, wanted.get(pkg))]
@@ -366,34 +369,35 @@ def go_env() -> dict:
     return {"GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
 
 
-@step(f"kubernetes {KUBERNETES_VERSION} and kwok {KWOK_VERSION} binaries")
-def ensure_binaries() -> str:
-    stamp = BIN / "VERSION"
-    wanted = f"{KUBERNETES_VERSION} {KWOK_VERSION}"
-    if stamp.exists() and stamp.read_text().strip() == wanted and all((BIN / c).exists() for c in KUBE_COMMANDS):
-        return "cached"
+def go_command_cached(command: str, version: str) -> bool:
+    stamp = BIN / f"{command}.VERSION"
+    return (BIN / command).exists() and stamp.exists() and stamp.read_text().strip() == version
+
+
+def build_go_command(command: str, module: Path, package: str, version: str) -> None:
+    """Build one pinned command into .stack/bin, stamped with its version so a warm up skips it."""
     if not shutil.which("go"):
         raise StepFailed("go is not on PATH; install Go (the module proxy must be reachable)")
     BIN.mkdir(parents=True, exist_ok=True)
+    # Kubernetes commands report the release they were built from (kubectl version, /version, node info).
     version_pkg = "k8s.io/component-base/version"
-    minor = KUBERNETES_VERSION.split(".")[1]
-    ldflags = " ".join([
-        "-s", "-w",
-        f"-X {version_pkg}.gitVersion={KUBERNETES_VERSION}", f"-X {version_pkg}.gitMajor=1",
-        f"-X {version_pkg}.gitMinor={minor}", f"-X {version_pkg}.gitTreeState=clean",
-        f"-X {version_pkg}.buildDate=1970-01-01T00:00:00Z",
-    ])
-    log = LOGS / "go-build.log"
-    built_for = stamp.read_text().strip() if stamp.exists() else ""
-    for command, (module, package) in KUBE_COMMANDS.items():
-        if (BIN / command).exists() and built_for == wanted:
-            continue
-        begin = time.monotonic()
-        run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(BIN / command), package],
-            log=log, cwd=module, env=go_env())
-        say(f"  built {command} ({time.monotonic() - begin:.0f}s)")
-    stamp.write_text(wanted)
-    return "built"
+    stamps = {"gitVersion": KUBERNETES_VERSION, "gitMajor": "1", "gitMinor": KUBERNETES_VERSION.split(".")[1],
+              "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
+    ldflags = " ".join(["-s", "-w", *(f"-X {version_pkg}.{key}={value}" for key, value in stamps.items())])
+    begin = time.monotonic()
+    run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(BIN / command), package],
+        log=LOGS / "go-build.log", cwd=module, env=go_env())
+    (BIN / f"{command}.VERSION").write_text(version)
+    say(f"  built {command} {version} ({time.monotonic() - begin:.0f}s)")
+
+
+@step(f"etcd {ETCD_VERSION}, kubernetes {KUBERNETES_VERSION} and kwok {KWOK_VERSION} binaries")
+def ensure_binaries() -> str:
+    missing = [name for name, (_, _, version) in GO_COMMANDS.items() if not go_command_cached(name, version)]
+    for command in missing:
+        module, package, version = GO_COMMANDS[command]
+        build_go_command(command, module, package, version)
+    return f"built {', '.join(missing)}" if missing else "cached"
 
 
 # --------------------------------------------------------------------------- pki
@@ -484,15 +488,20 @@ def etcd_answers() -> bool:
 def ensure_etcd() -> str:
     if running_pid("etcd") and etcd_answers():
         return "already running"
+    data, stamp = STATE / "etcd", STATE / "etcd.VERSION"
+    if data.exists() and (not stamp.exists() or stamp.read_text().strip() != ETCD_VERSION):
+        raise StepFailed(f"{data} was written by another etcd version than {ETCD_VERSION}; the local cluster's "
+                         f"state cannot be carried over: run hack/stack.py down, remove {data}, then up again")
+    stamp.write_text(ETCD_VERSION)
     client = f"http://127.0.0.1:{PORTS['etcd-client']}"
     peer = f"http://127.0.0.1:{PORTS['etcd-peer']}"
     start_daemon("etcd", [
-        "etcd", "--name", "slipway", "--data-dir", str(STATE / "etcd"),
+        str(BIN / "etcd"), "--name", "slipway", "--data-dir", str(data),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", f"slipway={peer}", "--listen-metrics-urls", "http://127.0.0.1:23810",
         "--quota-backend-bytes", str(4 * 1024**3), "--snapshot-count", "10000",
-    ], env={"ETCD_UNSUPPORTED_ARCH": "", "ETCD_LOG_LEVEL": "warn"})
+    ], env={"ETCD_LOG_LEVEL": "warn"})
     wait_until(etcd_answers, "etcd", LOGS / "etcd.log", timeout=30, daemon="etcd")
     return f"started on {client}"
 
@@ -625,7 +634,11 @@ def ensure_kwok(nodes: int) -> str:
             str(BIN / "kwok"), f"--kubeconfig={KUBECONFIGS / 'kwok.kubeconfig'}", f"--config={stages}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{PORTS['kwok']}",
-        ])
+        ], env={
+            # Streaming list-watch needs etcd's watch progress requests, which Debian's etcd 3.4 lacks: with
+            # it on, kwok's watches end every few seconds and pods wait 20-50 s to become Ready.
+            "KUBE_FEATURE_WatchListClient": "false",
+        })
         wait_until(lambda: port_open(PORTS["kwok"]), "kwok", LOGS / "kwok.log", timeout=30, daemon="kwok")
         started = "started"
     else:
