@@ -25,7 +25,7 @@ def base(name="api", **extra):
 
 def test_loads_defaults_and_timeouts(tmp_path):
     write_system(tmp_path, "api", base(tests={"unit": ["true"], "style": {"command": ["sh", "-c", "x"],
-                                                                            "timeout": 7}}))
+                                                                          "timeout": 7}}))
     (system,) = load_systems(str(tmp_path), ["api"], default_timeout=11)
     image = system.images[0]
     assert (image.name, image.dockerfile, image.target, image.build_args) == ("api", "Dockerfile", None, {})

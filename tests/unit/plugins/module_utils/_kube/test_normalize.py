@@ -106,7 +106,7 @@ def test_changed_paths_both_directions():
 def test_remove_field_handles_plain_dotted_keys_and_list_selectors():
     obj = {"metadata": {"labels": {"app.kubernetes.io/name": "x", "app": "y"}},
            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "i"},
-                                                                         {"name": "b", "image": "j"}]}}}}
+                                                                        {"name": "b", "image": "j"}]}}}}
     assert n.remove_field(obj, ".spec.replicas")
     assert n.remove_field(obj, ".metadata.labels.app.kubernetes.io/name")
     assert n.remove_field(obj, '.spec.template.spec.containers[name="b"].image')

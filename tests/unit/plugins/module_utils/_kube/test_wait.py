@@ -17,7 +17,7 @@ def deployment(replicas=2, generation=2, observed=2, updated=2, available=2, tot
 
 def pod(name, waiting=None, labels=None, phase="Pending", owner=None):
     status = {"phase": phase, "containerStatuses": [{"name": "app", "restartCount": 4,
-                                                      "state": {"waiting": waiting} if waiting else {"running": {}}}]}
+                                                     "state": {"waiting": waiting} if waiting else {"running": {}}}]}
     meta = {"name": name, "labels": labels or {}}
     if owner:
         meta["ownerReferences"] = [{"uid": owner}]
