@@ -32,8 +32,8 @@ def test_secret_values_are_given_to_ansible_for_masking():
 
 def test_an_unreachable_api_fails_cleanly_without_traceback(capsys):
     result, out = run_main(capsys, deliver.main, {"context": "unit", "systems": ["app"], "rendered": rendered(),
-                                                   "api_url": "https://127.0.0.1:1", "validate_certs": False,
-                                                   "request_timeout": 2})
+                                                  "api_url": "https://127.0.0.1:1", "validate_certs": False,
+                                                  "request_timeout": 2})
     assert result["failed"] and "cannot reach the Kubernetes API at https://127.0.0.1:1" in result["msg"]
     assert "Traceback" not in out and "SENTINEL" not in out
 
@@ -41,20 +41,20 @@ def test_an_unreachable_api_fails_cleanly_without_traceback(capsys):
 def test_invalid_documents_fail_before_connecting(capsys):
     bad = rendered()
     bad[0]["documents"].append({"file": "deploy/b.yaml.j2", "index": 0, "content": {"kind": "ConfigMap"}})
-    result, _ = run_main(capsys, deliver.main, {"context": "unit", "systems": ["app"], "rendered": bad,
-                                                "api_url": "https://127.0.0.1:1"})
+    result, out = run_main(capsys, deliver.main, {"context": "unit", "systems": ["app"], "rendered": bad,
+                                                  "api_url": "https://127.0.0.1:1"})
     assert "system app, deploy/b.yaml.j2 (document 1): missing or empty 'apiVersion'" in result["msg"]
 
 
 def test_production_needs_confirmation(capsys):
-    result, _ = run_main(capsys, deliver.main, {"context": "production", "systems": ["app"],
-                                                "rendered": rendered(), "api_url": "https://127.0.0.1:1"})
+    result, out = run_main(capsys, deliver.main, {"context": "production", "systems": ["app"],
+                                                  "rendered": rendered(), "api_url": "https://127.0.0.1:1"})
     assert "refusing to deliver to production without confirmation" in result["msg"]
 
 
 def test_rendered_must_match_systems(capsys):
-    result, _ = run_main(capsys, deliver.main, {"context": "unit", "systems": ["other"], "rendered": rendered(),
-                                                "api_url": "https://127.0.0.1:1"})
+    result, out = run_main(capsys, deliver.main, {"context": "unit", "systems": ["other"], "rendered": rendered(),
+                                                  "api_url": "https://127.0.0.1:1"})
     assert "do not match systems ['other']" in result["msg"]
 
 

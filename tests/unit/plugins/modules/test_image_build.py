@@ -51,12 +51,12 @@ def test_documentation_matches_the_argument_spec(module, monkeypatch):
 
 
 def test_invalid_input_fails_cleanly_before_anything(capsys):
-    result, _ = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["ghost"],
-                                              "registry": "127.0.0.1:1"})
+    result, out = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["ghost"],
+                                                        "registry": "127.0.0.1:1"})
     assert result["failed"] and "ghost" in result["msg"] and "does not exist" in result["msg"]
     assert "Traceback" not in result.get("exception", "") and "module_stderr" not in result
-    result, _ = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["backend"],
-                                              "registry": "http://nope", "workers": 0})
+    result, out = run_module(capsys, image_build.main, {"ecosystem_root": SHOP, "systems": ["backend"],
+                                                        "registry": "http://nope", "workers": 0})
     assert result["failed"] and "workers must be at least 1" in result["msg"]
 
 

@@ -22,7 +22,7 @@ def args(**extra):
 
 
 def test_check_mode_lists_what_would_run(capsys):
-    result, _ = run_module(capsys, image_test.main, args(), check_mode=True)
+    result, out = run_module(capsys, image_test.main, args(), check_mode=True)
     assert result["changed"] is False and result["passed"] is True
     backend = result["images"][0]
     assert backend["verdict"] == "planned" and backend["reference"] == REF.format("backend")
@@ -31,15 +31,15 @@ def test_check_mode_lists_what_would_run(capsys):
 
 
 def test_references_must_be_by_digest(capsys):
-    result, _ = run_module(capsys, image_test.main, args(images={"backend": "127.0.0.1:5001/backend:latest"}))
+    result, out = run_module(capsys, image_test.main, args(images={"backend": "127.0.0.1:5001/backend:latest"}))
     assert result["failed"] and "not a reference by digest" in result["msg"]
 
 
 def test_an_unbuilt_image_is_named(capsys):
-    result, _ = run_module(capsys, image_test.main, args(images={"backend": REF.format("backend")}), check_mode=True)
+    result, out = run_module(capsys, image_test.main, args(images={"backend": REF.format("backend")}), check_mode=True)
     assert result["failed"] and "frontend" in result["msg"] and "build step" in result["msg"]
 
 
 def test_unknown_category_is_refused(capsys):
-    result, _ = run_module(capsys, image_test.main, args(categories=["unit", "speed"]), check_mode=True)
+    result, out = run_module(capsys, image_test.main, args(categories=["unit", "speed"]), check_mode=True)
     assert result["failed"] and "speed" in result["msg"]
