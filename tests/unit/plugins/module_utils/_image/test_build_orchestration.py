@@ -65,9 +65,9 @@ def run(images, registry, log, check_mode=False, broken=(), workers=2, delay=0.0
 
 def test_absent_images_are_built_and_pushed_then_skipped(images, fake_registry):
     log = []
-    results, _ = run(images, fake_registry, log)
+    results = run(images, fake_registry, log)[0]
     assert [r["action"] for r in results] == ["built"] * 4
-    assert sorted(kind for kind, _ in log) == ["build"] * 4 + ["push"] * 4
+    assert sorted(kind for kind, image in log) == ["build"] * 4 + ["push"] * 4
     first = results[0]
     assert first["tag"] == tag_of(build_digest(images[0].context))
     assert first["reference"] == f"{fake_registry.address}/alpha@{first['digest']}"
@@ -75,7 +75,7 @@ def test_absent_images_are_built_and_pushed_then_skipped(images, fake_registry):
     for r in results:
         fake_registry.manifests[(r["name"], r["tag"])] = (r["digest"], b"{}")
     log.clear()
-    again, _ = run(images, fake_registry, log)
+    again = run(images, fake_registry, log)[0]
     assert [r["action"] for r in again] == ["skipped"] * 4 and log == []
     assert [r["reference"] for r in again] == [r["reference"] for r in results]
     changed, failed, references = b.summary(again)
@@ -84,13 +84,13 @@ def test_absent_images_are_built_and_pushed_then_skipped(images, fake_registry):
 
 def test_one_byte_changes_the_tag(images, fake_registry):
     log = []
-    results, _ = run(images, fake_registry, log)
+    results = run(images, fake_registry, log)[0]
     for r in results:
         fake_registry.manifests[(r["name"], r["tag"])] = (r["digest"], b"{}")
     with open(images[1].context + "/Dockerfile", "a") as handle:
         handle.write(" ")
     log.clear()
-    again, _ = run(images, fake_registry, log)
+    again = run(images, fake_registry, log)[0]
     assert [r["action"] for r in again] == ["skipped", "built", "skipped", "skipped"]
     assert again[1]["tag"] != results[1]["tag"] and len(log) == 2
 
@@ -98,17 +98,17 @@ def test_one_byte_changes_the_tag(images, fake_registry):
 def test_check_mode_builds_nothing_and_predicts(images, fake_registry):
     log = []
     fake_registry.manifests[("alpha", tag_of(build_digest(images[0].context)))] = ("sha256:" + "1" * 64, b"{}")
-    results, _ = run(images, fake_registry, log, check_mode=True)
+    results = run(images, fake_registry, log, check_mode=True)[0]
     assert [r["action"] for r in results] == ["skipped", "would_build", "would_build", "would_build"]
     assert log == []
     assert b.summary(results)[0] is True
-    real, _ = run(images, fake_registry, log)
+    real = run(images, fake_registry, log)[0]
     assert [r["action"] == "built" for r in real] == [r["action"] == "would_build" for r in results]
 
 
 def test_a_broken_image_fails_alone_with_its_log_and_is_not_pushed(images, fake_registry):
     log = []
-    results, _ = run(images, fake_registry, log, broken=("beta",))
+    results = run(images, fake_registry, log, broken=("beta",))[0]
     beta = results[1]
     assert beta["action"] == "failed" and not beta["pushed"] and beta["reference"] is None
     assert "boom" in beta["msg"] and "RUN false" in beta["stdout"] and beta["command"].startswith("docker build")
@@ -119,9 +119,9 @@ def test_a_broken_image_fails_alone_with_its_log_and_is_not_pushed(images, fake_
 
 
 def test_parallelism_is_bounded(images, fake_registry):
-    _, peak = run(images, fake_registry, [], workers=2, delay=0.2)
+    peak = run(images, fake_registry, [], workers=2, delay=0.2)[1]
     assert peak == 2
-    _, peak = run(images, fake_registry, [], workers=1, delay=0.05, force=True)
+    peak = run(images, fake_registry, [], workers=1, delay=0.05, force=True)[1]
     assert peak == 1
 
 

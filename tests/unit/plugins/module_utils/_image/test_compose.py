@@ -43,7 +43,7 @@ def test_argv_and_environment(tmp_path):
 
 
 def test_failure_and_timeout_are_clean_errors(tmp_path):
-    script, _ = fake_compose(tmp_path)
+    script, log = fake_compose(tmp_path)
     project = ComposeProject([script], str(tmp_path / "compose.yml"), "p", {"COMPOSE_FAIL": "1"}, timeout=30)
     with pytest.raises(SlipwayError, match="failed") as caught:
         project.up(["db"])
@@ -54,11 +54,11 @@ def test_failure_and_timeout_are_clean_errors(tmp_path):
 
 
 def test_find_compose_wants_version_2(tmp_path):
-    script, _ = fake_compose(tmp_path)
+    script, log = fake_compose(tmp_path)
     assert find_compose([script]) == [script]
     old = tmp_path / "old"
     old.mkdir()
-    legacy, _ = fake_compose(old, version="1.29.2")
+    legacy, legacy_log = fake_compose(old, version="1.29.2")
     with pytest.raises(SlipwayError, match="Compose v2 is needed"):
         find_compose([legacy])
     assert os.access(script, os.X_OK)

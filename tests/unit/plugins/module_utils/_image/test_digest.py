@@ -122,7 +122,7 @@ def test_filtering_agrees_with_the_docker_sdk(tmp_path, patterns):
     """The files our digest covers are the files the Docker SDK sends as the build context."""
     docker_build = pytest.importorskip("docker.utils.build")
     root = make_tree(tmp_path / "tree", {name: name for name in TREE})
-    ours = {rel for rel, kind, _, _ in d.context_entries(str(root), d.parse_dockerignore("\n".join(patterns)))
+    ours = {rel for rel, kind, mode, payload in d.context_entries(str(root), d.parse_dockerignore("\n".join(patterns)))
             if kind == "f"}
     sent = {p for p in docker_build.exclude_paths(str(root), list(patterns), dockerfile="Dockerfile")
             if (root / p).is_file()}
@@ -143,7 +143,8 @@ def test_moby_rules_where_the_python_sdk_differs(tmp_path):
     root = make_tree(tmp_path / "tree", {name: name for name in TREE})
 
     def kept(text):
-        return {rel for rel, kind, _, _ in d.context_entries(str(root), d.parse_dockerignore(text)) if kind == "f"}
+        return {rel for rel, kind, mode, payload in d.context_entries(str(root), d.parse_dockerignore(text))
+                if kind == "f"}
 
     assert "x?y" not in kept("x\\?y")
     assert kept("**\n!**/*.py") == {"a.py", "src/x.py", "src/deep/z.py", "weird[1].py"}
@@ -158,7 +159,7 @@ def test_the_archive_holds_exactly_what_was_hashed(ctx, tmp_path):
     buffer.seek(0)
     with tarfile.open(fileobj=buffer) as archive:
         names = {m.name for m in archive.getmembers() if m.isfile()}
-    hashed = {rel for rel, kind, _, _ in d.context_entries(str(ctx), d._patterns(str(ctx))) if kind == "f"}
+    hashed = {rel for rel, kind, mode, payload in d.context_entries(str(ctx), d._patterns(str(ctx))) if kind == "f"}
     assert inside == "Dockerfile" and names == hashed
     assert "notes.txt" not in names and "app/main.py" in names
 

@@ -76,7 +76,7 @@ def test_all_passing_gives_a_passed_verdict_and_functional_gets_its_dependencies
 def test_failures_and_timeouts_fail_the_image_but_every_command_runs():
     outcomes = {"style": (1, b"a.py:1: trailing whitespace\n", False),
                 "outdated": (None, b"still running\n", True)}
-    result, _ = run(system(ALL), outcomes)
+    result, engine_calls = run(system(ALL), outcomes)
     statuses = {x["category"]: x["status"] for x in result["tests"]}
     assert result["verdict"] == "failed"
     assert statuses == {"unit": "passed", "functional": "passed", "style": "failed", "duplication": "passed",
@@ -87,7 +87,8 @@ def test_failures_and_timeouts_fail_the_image_but_every_command_runs():
 
 def test_compose_is_torn_down_when_its_dependencies_fail_to_start():
     calls = []
-    result, _ = run(system(("functional",)), compose=FakeCompose(calls, fail_up=True), categories=("functional",))
+    result, engine_calls = run(system(("functional",)), compose=FakeCompose(calls, fail_up=True),
+                               categories=("functional",))
     assert result["verdict"] == "failed"
     assert result["tests"][0]["status"] == "error" and "db unhealthy" in result["tests"][0]["output"]
     assert calls[-1] == ("down",)
@@ -103,8 +104,8 @@ def test_compose_is_torn_down_when_the_test_run_raises():
 
 def test_a_failed_teardown_is_reported():
     calls = []
-    result, _ = run(system(("functional",)), compose=FakeCompose(calls, fail_down=True),
-                    categories=("functional",))
+    result, engine_calls = run(system(("functional",)), compose=FakeCompose(calls, fail_down=True),
+                               categories=("functional",))
     assert result["tests"][0]["status"] == "error" and "teardown failed" in result["tests"][0]["output"]
 
 
@@ -117,10 +118,10 @@ def test_no_dependencies_means_no_network():
 
 
 def test_missing_categories_fail_when_strict():
-    result, _ = run(system(("unit",)))
+    result, engine_calls = run(system(("unit",)))
     assert result["verdict"] == "failed"
     assert {x["category"] for x in result["tests"] if x["status"] == "missing"} == set(ALL) - {"unit"}
-    relaxed, _ = run(system(("unit",)), strict=False)
+    relaxed, engine_calls = run(system(("unit",)), strict=False)
     assert relaxed["verdict"] == "passed"
 
 
