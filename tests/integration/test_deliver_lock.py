@@ -54,8 +54,8 @@ def test_a_killed_delivery_leaves_a_lock_the_next_one_takes_over(stack_dir, ns, 
     victim.kill()  # SIGKILL: no release, no record
     victim.wait()
     start = time.monotonic()
-    result, _ = run(stack_dir, [system("app", ns, deployment("web"))], context, lock_timeout=30,
-                    holder="rescue run")
+    result = run(stack_dir, [system("app", ns, deployment("web"))], context, lock_timeout=30,
+                 holder="rescue run")[0]
     assert result["lock_taken_over_from"] == "doomed run"
     assert time.monotonic() - start < 30
     assert lease_holder(kubectl, context) is None  # released at the end

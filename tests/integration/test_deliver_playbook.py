@@ -82,7 +82,7 @@ def playbook(setup, *args, token):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(setup["inventory"]),
                            str(ROOT / "playbooks" / "deliver.yml"), "-e", f"alpha_token={token}", *args],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
 def recap_changed(output):

@@ -65,12 +65,12 @@ def shop(ns, image="127.0.0.1:5001/app:1", greeting="hello", password="s3cret-on
 
 
 def test_redelivery_is_ok_with_zero_writes_and_no_new_revision(stack_dir, ns, context, kubectl):
-    first, _ = run(stack_dir, shop(ns), context)
+    first = run(stack_dir, shop(ns), context)[0]
     assert first["changed"] and first["revision"] == 1
     assert first["summary"]["created"] == 4
     assert live(kubectl, "deployment", ns, "backend")["status"].get("availableReplicas") == 1
     before = resource_versions(kubectl, ns)
-    second, _ = run(stack_dir, shop(ns), context)
+    second = run(stack_dir, shop(ns), context)[0]
     assert second["changed"] is False
     assert second["writes"] == 0
     assert second["summary"] == {"created": 0, "updated": 0, "unchanged": 4, "pruned": 0}
@@ -82,21 +82,21 @@ def test_check_mode_predicts_exactly_and_mutates_nothing(stack_dir, ns, context,
     run(stack_dir, shop(ns), context)
     changed = shop(ns, image="127.0.0.1:5001/app:2", greeting="bonjour")
     before = resource_versions(kubectl, ns)
-    predicted, _ = run(stack_dir, changed, context, check_mode=True, diff=True)
+    predicted = run(stack_dir, changed, context, check_mode=True, diff=True)[0]
     assert resource_versions(kubectl, ns) == before
     assert journal_revisions(stack_dir, context) == [1]
     assert predicted["changed"] and predicted["writes"] == 0
     predicted_objects = sorted((o["kind"], o["name"], o["action"]) for o in predicted["objects"])
     assert predicted_objects == [("ConfigMap", "backend-config", "update"), ("Deployment", "backend", "update")]
-    real, _ = run(stack_dir, changed, context)
+    real = run(stack_dir, changed, context)[0]
     assert sorted((o["kind"], o["name"], o["action"]) for o in real["objects"]) == predicted_objects
     assert live(kubectl, "configmap", ns, "backend-config")["data"] == {"greeting": "bonjour"}
-    again, _ = run(stack_dir, changed, context, check_mode=True)
+    again = run(stack_dir, changed, context, check_mode=True)[0]
     assert again["changed"] is False and again["objects"] == []
 
 
 def test_check_mode_of_a_first_delivery_creates_nothing(stack_dir, ns, context, kubectl):
-    predicted, _ = run(stack_dir, shop(ns), context, check_mode=True)
+    predicted = run(stack_dir, shop(ns), context, check_mode=True)[0]
     assert predicted["changed"] and predicted["summary"]["created"] == 4
     assert kubectl("get", "configmap", "backend-config", "-n", ns, check=False).returncode != 0
     assert journal_revisions(stack_dir, context) == []
@@ -105,10 +105,10 @@ def test_check_mode_of_a_first_delivery_creates_nothing(stack_dir, ns, context, 
 def test_secret_string_data_is_normalised_and_a_removed_key_is_removed(stack_dir, ns, context, kubectl):
     two_keys = [system("app", ns, secret("creds", user="admin", password="pw-1"))]
     run(stack_dir, two_keys, context)
-    again, _ = run(stack_dir, two_keys, context)
+    again = run(stack_dir, two_keys, context)[0]
     assert again["changed"] is False
     one_key = [system("app", ns, secret("creds", user="admin"))]
-    result, _ = run(stack_dir, one_key, context)
+    result = run(stack_dir, one_key, context)[0]
     assert result["changed"]
     data = live(kubectl, "secret", ns, "creds")["data"]
     assert data == {"user": base64.b64encode(b"admin").decode()}
@@ -116,7 +116,7 @@ def test_secret_string_data_is_normalised_and_a_removed_key_is_removed(stack_dir
 
 def test_changing_only_a_secret_value_reports_changed_without_showing_it(stack_dir, ns, context, kubectl):
     run(stack_dir, shop(ns, password="SENTINEL-first-7f3a"), context)
-    result, _ = run(stack_dir, shop(ns, password="SENTINEL-second-9c1d"), context, diff=True)
+    result = run(stack_dir, shop(ns, password="SENTINEL-second-9c1d"), context, diff=True)[0]
     assert result["changed"]
     assert [(o["kind"], o["action"]) for o in result["objects"]] == [("Secret", "update")]
     text = json.dumps(result)
@@ -175,7 +175,7 @@ def test_prune_removes_what_the_system_no_longer_declares_and_nothing_else(stack
     kubectl("create", "configmap", "hand-made", "-n", ns, "--from-literal=a=1")
     run(stack_dir, [system("app", ns, configmap("keep", a="1"), configmap("old", a="1"))], context)
     run(stack_dir, [system("other", ns, configmap("others", a="1"))], context)
-    result, _ = run(stack_dir, [system("app", ns, configmap("keep", a="1"))], context)
+    result = run(stack_dir, [system("app", ns, configmap("keep", a="1"))], context)[0]
     assert result["pruned"] == [f"ConfigMap {ns}/old"]
     names = set(kubectl("get", "configmaps", "-n", ns, "-o", "name").stdout.split())
     assert {"configmap/keep", "configmap/hand-made", "configmap/others"} <= names
@@ -188,12 +188,12 @@ def test_hand_edits_are_drift_fixed_by_the_next_delivery(stack_dir, ns, context,
     run(stack_dir, systems, context)
     kubectl("patch", "configmap", "backend-config", "-n", ns, "--type=merge", "-p", '{"data":{"greeting":"hacked"}}')
     kubectl("scale", "deployment", "backend", "-n", ns, "--replicas=5")
-    result, _ = run(stack_dir, systems, context)
+    result = run(stack_dir, systems, context)[0]
     drifted = {o["name"]: o["drift"] for o in result["drift"]}
     assert drifted == {"backend-config": [".data.greeting"], "backend": [".spec.replicas"]}
     assert live(kubectl, "configmap", ns, "backend-config")["data"] == {"greeting": "hello"}
     assert live(kubectl, "deployment", ns, "backend")["spec"]["replicas"] == 2
-    settled, _ = run(stack_dir, systems, context)
+    settled = run(stack_dir, systems, context)[0]
     assert settled["changed"] is False and settled["writes"] == 0
 
 
@@ -203,10 +203,10 @@ def test_fields_owned_by_a_controller_are_respected(stack_dir, ns, context, kube
     # An autoscaler sets replicas through the scale subresource under its own field manager.
     kubectl("patch", "deployment", "web", "-n", ns, "--subresource=scale", "--type=merge",
             "--field-manager=horizontal-pod-autoscaler", "-p", '{"spec":{"replicas":3}}')
-    result, _ = run(stack_dir, systems, context)
+    result = run(stack_dir, systems, context)[0]
     assert live(kubectl, "deployment", ns, "web")["spec"]["replicas"] == 3
     assert result["changed"] is False
-    forced, _ = run(stack_dir, systems, context, force_conflicts=True)
+    forced = run(stack_dir, systems, context, force_conflicts=True)[0]
     assert forced["changed"] and live(kubectl, "deployment", ns, "web")["spec"]["replicas"] == 2
 
 
@@ -227,7 +227,7 @@ def test_dependencies_are_delivered_and_ready_first(stack_dir, ns, context):
     systems = [system("frontend", ns, deployment("frontend"), depends_on=["backend"]),
                system("backend", ns, deployment("backend"), depends_on=["db"]),
                system("db", ns, deployment("db"))]
-    result, _ = run(stack_dir, systems, context)
+    result = run(stack_dir, systems, context)[0]
     ready = [line.split(":")[0] for line in result["progress"] if ": ready" in line]
     assert ready == ["db", "backend", "frontend"]
 
