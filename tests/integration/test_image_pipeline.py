@@ -35,7 +35,7 @@ def engine(request):
     """DOCKER_HOST and the registry of the stack: docker and the registry are all these tests need, so a
     stack whose Kubernetes part is still coming up will do; otherwise the session ``stack`` fixture starts it."""
     status = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "status"], capture_output=True,
-                            text=True).stdout
+                            text=True, check=False).stdout
     up = {line.split()[0] for line in status.splitlines() if len(line.split()) > 1 and line.split()[1] == "up"}
     if not {"docker", "registry"} <= up:
         request.getfixturevalue("stack")
@@ -66,7 +66,7 @@ def registry_get(engine, path, method="GET", password=None):
 
 
 def registry_tags(engine, name):
-    status, _, body = registry_get(engine, f"/v2/{name}/tags/list")
+    status, headers, body = registry_get(engine, f"/v2/{name}/tags/list")
     return sorted(json.loads(body).get("tags") or []) if status == 200 else []
 
 
@@ -102,14 +102,14 @@ def playbook(engine, name, tmp_path, systems, root, *extra, password=None, regis
     argv = [*PLAYBOOK, str(ROOT / "playbooks" / f"{name}.yml"), "-e", f"@{varfile}", *extra]
     if check:
         argv.append("--check")
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=900,
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=900, check=False,
                             env=dict(os.environ, DOCKER_HOST=engine["DOCKER_HOST"], ANSIBLE_NOCOLOR="1",
                                      ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json"))
     return result
 
 
 def task_result(run, index=0, name_part=None):
-    data, _ = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("{"):])
+    data, end = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("{"):])
     tasks = data["plays"][0]["tasks"]
     if name_part:
         tasks = [t for t in tasks if name_part in t["task"]["name"]]
@@ -162,7 +162,7 @@ def test_unchanged_context_builds_and_pushes_nothing_and_one_byte_gives_a_new_di
     for name in names:
         tags = registry_tags(engine, name)
         assert len(tags) == 1 and cold.of("push", name), (name, tags, cold.actions)
-        status, headers, _ = registry_get(engine, f"/v2/{name}/manifests/{tags[0]}", "HEAD")
+        status, headers, body = registry_get(engine, f"/v2/{name}/manifests/{tags[0]}", "HEAD")
         assert status == 200 and references[name] == f"127.0.0.1:5001/{name}@{headers['Docker-Content-Digest']}"
 
     # nothing changed (only an ignored file): no build, no push, same references, changed=false
