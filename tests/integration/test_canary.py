@@ -137,7 +137,7 @@ def test_promote_makes_the_canary_stable_and_leaves_nothing_behind(stack_dir, ns
     assert sorted(records[-1]["systems"]) == ["web"]
     assert records[-1]["systems"]["web"]["images"] == {"web": NEW}
     redelivered = run(stack_dir, [system("web", ns, deployment("web", image=NEW, replicas=3), service("web"),
-                                            images={"web": NEW})], context)[0]
+                                         images={"web": NEW})], context)[0]
     assert redelivered["changed"] is False  # promote landed exactly where a delivery of the new image does
 
 

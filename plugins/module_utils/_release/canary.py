@@ -200,8 +200,8 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
             objects = copy.deepcopy(stable["objects"])
             for body in objects:
                 swap_images(body, swaps)
-            raw.insert(0, raw_system(system, dict(stable, objects=objects, images=full), f"promoted canary of "
-                                                                                        f"{system}"))
+            promoted_story = f"promoted canary of {system}"
+            raw.insert(0, raw_system(system, dict(stable, objects=objects, images=full), promoted_story))
             report = [{"images": promoted}]
         story = {"kind": f"canary-{action}", "system": system,
                  "summary": f"canary of {system} {'promoted' if action == 'promote' else 'aborted'}"}

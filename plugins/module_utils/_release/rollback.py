@@ -115,9 +115,9 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
     reader = SnapshotReader(client, options.context, options.journal_namespace)
     raw, dropped = rollback_systems(reader, target, current, systems)
     scope = f" ({', '.join(systems)})" if systems else ""
+    summary = f"rollback to {target['revision']}{scope}" + (f": {reason}" if reason else "")
     story = {"kind": "rollback", "to": target["revision"], "systems": list(systems or []), "removed": dropped,
-             "reason": reason or "", "summary": f"rollback to {target['revision']}{scope}"
-                                               + (f": {reason}" if reason else "")}
+             "reason": reason or "", "summary": summary}
     runner = functools.partial(ReleaseRun, action=story, drop=dropped)
     try:
         result = deliver(client, raw, replace(options, prune=True), progress=progress, runner=runner)
