@@ -590,6 +590,9 @@ def ensure_controller_manager() -> str:
         f"--cluster-signing-cert-file={PKI / 'ca.crt'}", f"--cluster-signing-key-file={PKI / 'ca.key'}",
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
         "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+        # On two busy cores kwok's node heartbeats can come late; past the default 50 s grace the node
+        # lifecycle controller marks every pod of the node NotReady, and kwok never makes them Ready again.
+        "--node-monitor-grace-period=180s",
     ])
 
 
