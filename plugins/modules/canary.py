@@ -227,16 +227,12 @@ def main():
         wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], lock_timeout=params["lock_timeout"],
         lock_duration=params["lock_duration"], holder=params["holder"], confirmed=params["confirmed"],
         journal_namespace=params["journal_namespace"])
-    client = None
     try:
-        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
-        result = canary(client, options, params["system"], params["action"], images=params["images"],
-                        weight=params["weight"], reason=params["reason"])
+        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+            result = canary(client, options, params["system"], params["action"], images=params["images"],
+                            weight=params["weight"], reason=params["reason"])
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
-    finally:
-        if client is not None:
-            client.close()
     module.exit_json(**result)
 
 

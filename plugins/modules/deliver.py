@@ -343,16 +343,12 @@ def main():
         force_conflicts=params["force_conflicts"], reclaim_managers=tuple(params["reclaim_managers"]),
         lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"], holder=params["holder"],
         confirmed=params["confirmed"])
-    client = None
     try:
-        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
-        result = deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"],
-                                      progress=progress)
+        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+            result = deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"],
+                                          progress=progress)
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
-    finally:
-        if client is not None:
-            client.close()
     module.exit_json(**result)
 
 

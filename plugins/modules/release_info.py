@@ -137,15 +137,11 @@ def main():
     if IMPORT_ERROR:
         module.fail_json(msg="slipway.platform.release_info could not load its libraries (urllib3 and PyYAML "
                              "are required)", exception=IMPORT_ERROR)
-    client = None
     try:
-        client = KubeClient(load_connection(module.params))
-        result = read(client, module.params)
+        with KubeClient(load_connection(module.params)) as client:
+            result = read(client, module.params)
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
-    finally:
-        if client is not None:
-            client.close()
     module.exit_json(changed=False, **result)
 
 

@@ -229,16 +229,12 @@ def main():
         force_conflicts=params["force_conflicts"], lock_timeout=params["lock_timeout"],
         lock_duration=params["lock_duration"], holder=params["holder"], confirmed=params["confirmed"],
         journal_namespace=params["journal_namespace"])
-    client = None
     try:
-        client = KubeClient(load_connection(params), max_connections=params["concurrency"] + 4)
-        result = rollback(client, options, revision=params["revision"], systems=params["systems"],
-                          reason=params["reason"])
+        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+            result = rollback(client, options, revision=params["revision"], systems=params["systems"],
+                              reason=params["reason"])
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
-    finally:
-        if client is not None:
-            client.close()
     module.exit_json(**result)
 
 
