@@ -174,7 +174,7 @@ class ActionModule(ActionBase):
                 documents.extend(render_file(templar, name, os.path.join(manifests, filename), root))
             rendered.append({"name": name, "namespace": description.get("namespace"),
                              "depends_on": description.get("depends_on") or [], "images": system_images,
-                             "git_sha": sha, "documents": documents})
+                             "health": description.get("health"), "git_sha": sha, "documents": documents})
         return rendered
 
     def summary(self, outcome):
