@@ -34,10 +34,12 @@ STATE = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack")).resolve()
 KUBE_MODULE = ROOT / "hack" / "kube"
 KWOK_MODULE = ROOT / "hack" / "kwok"
 ETCD_MODULE = ROOT / "hack" / "etcd"
+GATEWAY_API_MODULE = ROOT / "hack" / "gateway-api"
 
 KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.8"
+GATEWAY_API_VERSION = "v1.6.3"  # keep equal to hack/gateway-api/go.mod
 # command -> (Go module folder, package, pinned version); each module pins its own dependency tree.
 GO_COMMANDS = {
     "etcd": (ETCD_MODULE, "go.etcd.io/etcd/server/v3", ETCD_VERSION),
@@ -713,6 +715,83 @@ def ensure_bootstrap() -> str:
     return f"deployer {DEPLOYER_USER!r} may write in {', '.join(DEPLOYER_NAMESPACES)}"
 
 
+# --------------------------------------------------------------------------- gateway api CRDs
+# The standard-channel Gateway API CRDs, so Slipway's canary can route by weight and header through an HTTPRoute.
+# No controller implements them here: the stack proves the objects; a real context's gateway carries the traffic.
+
+GATEWAY_API_STAMP = STATE / "gateway-api" / "crds.json"  # {"version": ..., "crds": [names]} after an install
+GATEWAY_API_ROLE = {
+    # Namespace admins (the deployer is one in its namespaces) may edit routes, as on clusters whose gateway
+    # install aggregates route permissions into the built-in admin and edit roles.
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "slipway:gateway-api-routes",
+                 "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                            "rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+    "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"],
+               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}],
+}
+
+
+def https_json(port: int, path: str, identity: str = "admin") -> dict | None:
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+    context.load_cert_chain(str(PKI / f"{identity}.crt"), str(PKI / f"{identity}.key"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=context, timeout=5) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ssl.SSLError, ValueError):
+        return None
+
+
+def gateway_api_installed() -> bool:
+    """Every CRD of the last install is served at the pinned bundle version and Established (one LIST)."""
+    if not GATEWAY_API_STAMP.exists() or not (PKI / "ca.crt").exists():
+        return False
+    stamp = json.loads(GATEWAY_API_STAMP.read_text())
+    if stamp.get("version") != GATEWAY_API_VERSION:
+        return False
+    found = https_json(PORTS["apiserver"], "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    served = {}
+    for crd in (found or {}).get("items", []):
+        established = any(c.get("type") == "Established" and c.get("status") == "True"
+                          for c in crd.get("status", {}).get("conditions", []))
+        bundle = crd["metadata"].get("annotations", {}).get("gateway.networking.k8s.io/bundle-version")
+        served[crd["metadata"]["name"]] = established and bundle == GATEWAY_API_VERSION
+    return bool(stamp.get("crds")) and all(served.get(name) for name in stamp["crds"])
+
+
+def go_module_dir(module: Path, path: str) -> Path:
+    """The pinned module's source folder in the Go module cache (downloaded from the proxy when missing)."""
+    found = subprocess.run(["go", "mod", "download", "-json", path], cwd=module, capture_output=True, text=True,
+                           env=dict(os.environ, **go_env()))
+    info = json.loads(found.stdout or "{}") if found.stdout.strip().startswith("{") else {}
+    if found.returncode != 0 or not info.get("Dir"):
+        raise StepFailed(f"cannot download {path} pinned by {module / 'go.mod'}: "
+                         f"{info.get('Error') or found.stderr.strip()}")
+    return Path(info["Dir"])
+
+
+@step(f"Gateway API {GATEWAY_API_VERSION} CRDs (standard channel, no controller)")
+def ensure_gateway_api() -> str:
+    if gateway_api_installed():
+        return "already installed"
+    if not shutil.which("go"):
+        raise StepFailed("go is not on PATH; install Go (the module proxy must be reachable)")
+    manifests = sorted((go_module_dir(GATEWAY_API_MODULE, "sigs.k8s.io/gateway-api") / "config" / "crd"
+                        / "standard").glob("*.yaml"))
+    log = LOGS / "gateway-api.log"
+    # captured, not logged: its "-o name" lines say which CRDs to wait for
+    applied = kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-o", "name",
+                      *(f"--filename={path}" for path in manifests)).stdout.decode()
+    crds = sorted(line.split("/", 1)[1] for line in applied.split()
+                  if line.startswith("customresourcedefinition"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{name}" for name in crds), log=log)
+    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-",
+            stdin=json.dumps(GATEWAY_API_ROLE).encode(), log=log)
+    GATEWAY_API_STAMP.parent.mkdir(parents=True, exist_ok=True)
+    GATEWAY_API_STAMP.write_text(json.dumps({"version": GATEWAY_API_VERSION, "crds": crds}, indent=2))
+    return f"{len(crds)} CRDs established"
+
+
 # --------------------------------------------------------------------------- env, status, down
 
 def environment() -> dict:
@@ -755,6 +834,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         ("kube-scheduler", (PKI / "ca.crt").exists() and https_ok(PORTS["scheduler"], "/healthz"),
          f"127.0.0.1:{PORTS['scheduler']}"),
         ("kwok", running_pid("kwok") is not None and port_open(PORTS["kwok"]), f"127.0.0.1:{PORTS['kwok']}"),
+        ("gateway-api", gateway_api_installed(), f"{GATEWAY_API_VERSION} standard CRDs (no controller)"),
         *(real_node().components() if with_real_node or (RUN / "real-node").exists() else []),
     ]
 
@@ -798,6 +878,7 @@ def cmd_up(args) -> int:
         ensure_scheduler()
         ensure_kwok(args.nodes)
         ensure_bootstrap()
+        ensure_gateway_api()
         if args.real_node:
             real_node().up()
     except StepFailed as failure:

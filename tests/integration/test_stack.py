@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ def test_status_reports_every_component_up(stack):
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
     for component in ("docker", "registry", "etcd", "kube-apiserver", "kube-controller-manager",
-                      "kube-scheduler", "kwok"):
+                      "kube-scheduler", "kwok", "gateway-api"):
         assert f"{component}" in result.stdout
     assert " down " not in result.stdout
 
@@ -154,3 +155,23 @@ def test_audit_log_records_requests_without_secret_bodies(kubectl, stack_dir):
         assert sentinel not in audit.read_text(), "secret values never reach the audit log"
     finally:
         kubectl("-n", "shop", "delete", "configmap,secret", name, check=False)
+
+
+def test_gateway_api_crds_are_established_at_the_pinned_version(stack, stack_dir, kubectl):
+    pinned = re.search(r"sigs\.k8s\.io/gateway-api (v\S+)", (ROOT / "hack" / "gateway-api" / "go.mod").read_text())[1]
+    assert re.search(rf'GATEWAY_API_VERSION = "{re.escape(pinned)}"', (ROOT / "hack" / "stack.py").read_text())
+    stamped = json.loads((stack_dir / "gateway-api" / "crds.json").read_text())
+    assert stamped["version"] == pinned and "httproutes.gateway.networking.k8s.io" in stamped["crds"]
+    crds = {c["metadata"]["name"]: c for c in json.loads(kubectl("get", "crd", "-o", "json").stdout)["items"]}
+    for name in stamped["crds"]:
+        annotations = crds[name]["metadata"]["annotations"]
+        assert annotations["gateway.networking.k8s.io/bundle-version"] == pinned, name
+        assert annotations["gateway.networking.k8s.io/channel"] == "standard", name
+        conditions = {c["type"]: c["status"] for c in crds[name]["status"]["conditions"]}
+        assert conditions["Established"] == "True", name
+    served = kubectl("api-resources", "--api-group=gateway.networking.k8s.io", "-o", "name").stdout.split()
+    assert "httproutes.gateway.networking.k8s.io" in served
+    # the canary writes routes as the deployer: allowed in its namespaces (aggregated into admin), not elsewhere
+    can_i = ("auth", "can-i", "update", "httproutes.gateway.networking.k8s.io")
+    assert kubectl(*can_i, "-n", "shop", identity="deployer").stdout.strip() == "yes"
+    assert kubectl(*can_i, "-n", "default", identity="deployer", check=False).stdout.strip() == "no"
