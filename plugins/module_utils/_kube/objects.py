@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._release.health import parse_health
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "slipway"
@@ -94,6 +95,7 @@ class System:
     objects: list = field(default_factory=list)  # [Desired]
     git_sha: str | None = None
     files: list = field(default_factory=list)
+    health: list = field(default_factory=list)  # [health.Gate], checked after the rollout
 
 
 def _document_errors(doc, where):
@@ -127,8 +129,9 @@ def _document_errors(doc, where):
 def build_systems(raw_systems):
     """Validate the rendered systems and return ``[System]``; raise one error listing every problem.
 
-    ``raw_systems``: ``[{name, namespace, depends_on, images, git_sha, documents: [{file, index, content}]}]``
-    where ``content`` is the parsed YAML document (``None`` for an empty one, which is skipped).
+    ``raw_systems``: ``[{name, namespace, depends_on, images, git_sha, health, documents: [{file, index, content}]}]``
+    where ``content`` is the parsed YAML document (``None`` for an empty one, which is skipped) and ``health`` the
+    gates of its ``slipway.yml`` (optional; see ``_release/health.py``).
     """
     errors, systems = [], []
     names = set()
@@ -149,8 +152,10 @@ def build_systems(raw_systems):
         if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
             errors.append(f"system {name}: depends_on must be a list of system names")
             depends = []
+        gates, problems = parse_health(raw.get("health"), name, namespace)
+        errors.extend(problems)
         system = System(name=name, namespace=namespace, depends_on=list(depends), images=dict(raw.get("images") or {}),
-                        git_sha=raw.get("git_sha"), files=[])
+                        git_sha=raw.get("git_sha"), files=[], health=gates)
         for doc in raw.get("documents") or []:
             content, source = doc.get("content"), f"{doc.get('file')} (document {doc.get('index', 0) + 1})"
             if doc.get("file") not in system.files:

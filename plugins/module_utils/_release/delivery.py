@@ -38,6 +38,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.objects imp
     place_objects,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._kube.wait import WAITED_KINDS, Target, WaitHub
+from ansible_collections.slipway.platform.plugins.module_utils._release.health import HealthCheck
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
     FAILED,
     NAMESPACE,
@@ -51,6 +52,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot
 KEY_SECRET = "slipway-digest-key"  # noqa: S105 - a Secret's name, not a password
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
 CI_VARIABLES = ("CI_JOB_URL", "GITHUB_RUN_ID", "BUILD_URL", "CI_JOB_ID", "SLIPWAY_CI_JOB")
+HEALTHY_RESULTS = ("ok", "changed", "carried")  # a system's recorded results that need no new health check
 
 
 @dataclass
@@ -81,6 +83,7 @@ class SystemRun:
     details: list = field(default_factory=list)
     seconds: float = 0.0
     pruned: list = field(default_factory=list)
+    health: dict | None = None  # {state, reason, gates}; None while its gates (if any) have not been considered
 
     @property
     def changed(self):
@@ -132,6 +135,7 @@ class Delivery:
         self.lease = None
         self.started = time.time()
         self.masked = set()
+        self.health_check = HealthCheck(client, options.context, masked=self.masked)  # sees masked as it fills
 
     def say(self, line):
         with self.lines_lock:
@@ -344,6 +348,7 @@ class Delivery:
                     run.details = [d for t in late for d in t.details]
                     raise SlipwayError(f"system {run.system.name}: not ready after {self.opts.wait_timeout:g}s: "
                                        f"{reasons}", details=run.details)
+            self.check_health(run)
             for resource, live in run.prune:
                 if self.applier.delete(resource, live, dry_run=False):
                     run.pruned.append(live_label(resource, live))
@@ -352,6 +357,39 @@ class Delivery:
             self.say(f"{run.system.name}: ready ({run.result}, {time.monotonic() - start:.1f}s)")
         finally:
             run.seconds = round(time.monotonic() - start, 2)
+
+    def health_due(self, run):
+        """Whether this delivery must check the system's gates (it declares some and its workloads were waited for).
+
+        A system this delivery changes is checked; so is one whose last recorded result was not a success (a
+        redelivery that repairs a failed release must prove it healthy). An unchanged, healthy system is not: a
+        redelivery that changes nothing stays fast (and makes no request at all).
+        """
+        if run.changed:
+            return True
+        previous = ((self.last or {}).get("systems") or {}).get(run.system.name) or {}
+        return previous.get("result") not in HEALTHY_RESULTS
+
+    def check_health(self, run):
+        """Run the system's health gates after its rollout; a failing gate fails the system like a failed rollout."""
+        if not run.system.health:
+            return
+        if not self.opts.wait:
+            run.health = {"state": "not run", "reason": "wait is off", "gates": []}
+            self.say(f"{run.system.name}: health gates not run (wait is off)")
+            return
+        if not self.health_due(run):
+            run.health = {"state": "skipped", "reason": "unchanged and healthy in the last release", "gates": []}
+            return
+        self.lease.check()
+        try:
+            gates = self.health_check.check(run.system, say=self.say)
+        except SlipwayError as exc:
+            run.health = {"state": "failed", "reason": exc.msg, "gates": exc.details.get("health") or []}
+            run.details = list(exc.details.get("details") or [])
+            raise
+        run.health = {"state": "passed", "reason": "", "gates": gates}
+        self.lease.check()
 
     # ----------------------------------------------------------------- records and results
 
@@ -370,6 +408,8 @@ class Delivery:
                                  for p in run.plans],
                      "result": run.result if not dry else "planned",
                      "changed_in": previous.get("changed_in") if not run.changed and previous else None}
+            if system.health:  # kept for a rollback to this release, which checks the same gates
+                entry["health"] = [gate.spec() for gate in system.health]
             systems[system.name] = entry
         actor = {"holder": self.opts.holder, "user": getpass.getuser(), "host": socket.gethostname(),
                  "ci_job": next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)}
@@ -428,22 +468,43 @@ class Delivery:
         entry = ((record or self.last or {}).get("systems") or {}).get(run.system.name) or {}
         return {"system": run.system.name, "images": run.system.images,
                 "revision": entry.get("changed_in"), "result": run.result, "reason": run.reason,
-                "seconds": run.seconds, "details": run.details}
+                "seconds": run.seconds, "details": run.details, "health": self.health_row(run)}
+
+    def health_row(self, run):
+        """The system's gate outcome for its result row (``None`` when it declares no gate)."""
+        if not run.system.health:
+            return None
+        if run.health is not None:
+            return run.health
+        reason = "check mode" if self.opts.check_mode else \
+            "nothing to deliver" if run.result == "ok" else f"the system ended {run.result}"
+        return {"state": "not run", "reason": reason, "gates": []}
 
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def deliver(client, raw_systems, options, progress=None, runner=None):
+def deliver(client, raw_systems, options, progress=None, runner=None, lease=None, recover=None):
     """Deliver the rendered systems to one context; returns the module result (raises SlipwayError).
 
     Nothing is written before every object passed validation and a server-side dry-run. A delivery that
     would change nothing makes no write at all (not even the lock) and records no revision.
+
+    ``lease``: a Lease this process already holds; the delivery runs under it and leaves it held (an automatic
+    rollback runs under the hold of the delivery that failed). ``recover(error, lease)``: called when the delivery
+    failed after writing, once the failure is recorded and while the Lease is still held, so that no other
+    delivery can come in between; it raises the error to report (the automatic rollback tells both stories).
     """
     run = (runner or Delivery)(client, raw_systems, options, progress)  # runner: a subclass (rollback, canary)
     run.validate_locally()
     run.connect()
+    if lease is not None and not options.check_mode:
+        run.lease = lease
+        run.read_journal()
+        run.plan()
+        run.predict()
+        return execute_and_record(run, recover)
     lease = Lease(client, options.context, options.holder or default_holder(), options.lock_duration,
                   namespace=options.journal_namespace)
     run.lease = lease
@@ -480,15 +541,23 @@ def deliver(client, raw_systems, options, progress=None, runner=None):
                 run.predict()
         else:
             run.predict()
-        if run.nothing_to_do():
-            return run.finish_unchanged()
-        failed = run.execute()
-        if failed:
-            first = next((v for v in failed.values() if v != "skipped"), "failed")
-            record = run.record(FAILED, first)
-            result = run.result(changed=True, record=record)
-            raise SlipwayError(f"delivery to {options.context} failed (recorded as revision {record['revision']}): "
-                               f"{first}", **{k: v for k, v in result.items() if k not in ("changed", "msg")})
-        return run.result(changed=True, record=run.record(SUCCEEDED, ""))
+        return execute_and_record(run, recover)
     finally:
         lease.release()
+
+
+def execute_and_record(run, recover=None):
+    """Apply, wait and record a planned and predicted delivery whose Lease is held (see :func:`deliver`)."""
+    if run.nothing_to_do():
+        return run.finish_unchanged()
+    failed = run.execute()
+    if not failed:
+        return run.result(changed=True, record=run.record(SUCCEEDED, ""))
+    first = next((v for v in failed.values() if v != "skipped"), "failed")
+    record = run.record(FAILED, first)
+    result = run.result(changed=True, record=record)
+    error = SlipwayError(f"delivery to {run.opts.context} failed (recorded as revision {record['revision']}): "
+                         f"{first}", **{k: v for k, v in result.items() if k not in ("changed", "msg")})
+    if recover is not None:
+        recover(error, run.lease)
+    raise error

@@ -6,6 +6,7 @@ A rollback is a delivery whose rendered systems are the objects stored with the 
 the same lock, validation and server-side dry-run, ordered apply, prune, fail-fast wait and journal record as a
 delivery (``delivery.py``), so check mode predicts it exactly and a killed rollback is finished by the next run.
 Systems the target release did not have are emptied (their objects pruned) and leave the release.
+A system restored from a release that recorded health gates is checked with those gates, as its delivery was.
 
 Which release:
 
@@ -90,7 +91,7 @@ def choose_target(records, context, revision=None, systems=None):
 
 def rollback_systems(reader, target, current, systems=None):
     """``(raw systems, dropped names)``: the target's stored systems, plus emptied systems it did not have."""
-    in_target = set(target.get("systems") or {})
+    in_target = target.get("systems") or {}
     in_current = current.get("systems") or {}
     wanted = list(systems) if systems else sorted(set(in_target) | set(in_current))
     unknown = [n for n in wanted if n not in in_target and n not in in_current]
@@ -100,7 +101,8 @@ def rollback_systems(reader, target, current, systems=None):
                            hint=f"systems of the current release: {', '.join(sorted(in_current)) or 'none'}")
     stored = reader.release_objects(target, [n for n in wanted if n in in_target])
     source = f"snapshot of release {target['revision']}"
-    raw = [raw_system(name, stored[name], source) for name in sorted(stored)]
+    raw = [dict(raw_system(name, stored[name], source), health=in_target[name].get("health"))
+           for name in sorted(stored)]  # the gates the release was delivered with (none before they were recorded)
     dropped = sorted(n for n in wanted if n not in in_target)
     for name in dropped:
         entry = dict(in_current[name], objects=[], depends_on=[])
@@ -108,8 +110,12 @@ def rollback_systems(reader, target, current, systems=None):
     return raw, dropped
 
 
-def rollback(client, options, revision=None, systems=None, reason=None, progress=None):
-    """Roll the context (or ``systems`` of it) back; returns the delivery result plus ``rollback``."""
+def rollback(client, options, revision=None, systems=None, reason=None, progress=None, lease=None):
+    """Roll the context (or ``systems`` of it) back; returns the delivery result plus ``rollback``.
+
+    ``lease``: the context's Lease when this process already holds it (see ``deliver``); the rollback then runs
+    under that hold and reads the journal under it.
+    """
     records = Journal(client, options.context, options.journal_namespace).records()
     target, current = choose_target(records, options.context, revision, systems)
     reader = SnapshotReader(client, options.context, options.journal_namespace)
@@ -120,7 +126,7 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
              "reason": reason or "", "summary": summary}
     runner = functools.partial(ReleaseRun, action=story, drop=dropped)
     try:
-        result = deliver(client, raw, replace(options, prune=True), progress=progress, runner=runner)
+        result = deliver(client, raw, replace(options, prune=True), progress=progress, runner=runner, lease=lease)
     except SlipwayError as exc:
         details = dict(exc.details, rollback={"to": target["revision"], "from": current["revision"]})
         raise SlipwayError(f"rollback of {options.context} to revision {target['revision']} failed: {exc.msg}",
@@ -134,21 +140,23 @@ def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progre
     """A delivery that, when it fails after writing (``on_failure='rollback'``), rolls its systems back.
 
     The failed release stays in the journal (outcome ``failed``), followed by the rollback's own entry; the error
-    raised tells both stories (``rollback`` holds the rollback's result or error).
+    raised tells both stories (``rollback`` holds the rollback's result or error). The rollback runs under the
+    failed delivery's own hold of the Lease: no other delivery can come in between.
     """
     if on_failure not in ON_FAILURE:
         raise SlipwayError(f"on_failure must be one of {', '.join(ON_FAILURE)}, not {on_failure!r}")
-    try:
+    if on_failure != "rollback" or options.check_mode:
         return deliver(client, raw_systems, options, progress=progress)
-    except SlipwayError as exc:
-        if on_failure != "rollback" or options.check_mode or not exc.details.get("recorded"):
-            raise  # nothing was written (validation, dry-run, lock): there is nothing to roll back
+    names = [s.get("name") for s in raw_systems]
+
+    def roll_back(exc, lease):
+        """Called by ``deliver`` once the failure is recorded, the Lease still held (failures before the first
+        write never get here: nothing was written, there is nothing to roll back)."""
         failed = exc.details.get("revision")
-        names = [s.get("name") for s in raw_systems]
         if progress:
             progress(f"delivery failed (revision {failed}); rolling back automatically")
         try:
-            back = rollback(client, options, systems=names, progress=progress,
+            back = rollback(client, options, systems=names, progress=progress, lease=lease,
                             reason=f"automatic, release {failed} failed: {exc.msg.splitlines()[0][:300]}")
         except SlipwayError as again:
             raise SlipwayError(f"{exc.msg}\nThe automatic rollback failed too: {again.msg}",
@@ -159,3 +167,5 @@ def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progre
         recorded = f"recorded as revision {back['revision']}" if back.get("recorded") else "nothing to change"
         raise SlipwayError(f"{exc.msg}\nRolled back automatically to release {back['rollback']['to']} ({recorded}).",
                            **dict(exc.details, rollback=back)) from None
+
+    return deliver(client, raw_systems, options, progress=progress, recover=roll_back)

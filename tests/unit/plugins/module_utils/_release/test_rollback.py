@@ -95,18 +95,22 @@ def test_the_record_tells_the_story_and_drops_removed_systems():
     assert failed["message"] == "rollback to 1: why; failed: app: not ready"
 
 
+def recorded_failure(client, raw, options, progress=None, recover=None):
+    """Stands in for ``deliver``: fails after writing and, as it does, hands the error to ``recover`` first."""
+    error = SlipwayError("delivery to local failed (recorded as revision 3): app: boom", recorded=True, revision=3)
+    if recover is not None:
+        recover(error, "the failed delivery's lease")
+    raise error
+
+
 def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
     calls = []
 
-    def failing(client, raw, options, progress=None):
-        raise SlipwayError("delivery to local failed (recorded as revision 3): app: boom", recorded=True,
-                           revision=3)
-
-    def fake_rollback(client, options, systems=None, progress=None, reason=None):
-        calls.append((systems, reason))
+    def fake_rollback(client, options, systems=None, progress=None, reason=None, lease=None):
+        calls.append((systems, reason, lease))
         return {"rollback": {"to": 2}, "revision": 4, "recorded": True}
 
-    monkeypatch.setattr(rb, "deliver", failing)
+    monkeypatch.setattr(rb, "deliver", recorded_failure)
     monkeypatch.setattr(rb, "rollback", fake_rollback)
     raw = [{"name": "app"}]
     with pytest.raises(SlipwayError) as err:
@@ -115,7 +119,7 @@ def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
     assert "Rolled back automatically to release 2 (recorded as revision 4)." in err.value.msg
     assert err.value.details["rollback"]["revision"] == 4 and err.value.details["revision"] == 3
     assert calls == [(["app"], "automatic, release 3 failed: delivery to local failed (recorded as revision 3): "
-                               "app: boom")]
+                               "app: boom", "the failed delivery's lease")]
     calls.clear()
     with pytest.raises(SlipwayError) as err:
         rb.deliver_or_roll_back(None, raw, Options(context="local"), on_failure="fail")
@@ -124,7 +128,7 @@ def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
         rb.deliver_or_roll_back(None, raw, Options(context="local", check_mode=True), on_failure="rollback")
     assert not calls
 
-    def unrecorded(client, raw, options, progress=None):
+    def unrecorded(client, raw, options, progress=None, recover=None):
         raise SlipwayError("1 object(s) failed the server-side dry-run; nothing was written")
 
     monkeypatch.setattr(rb, "deliver", unrecorded)
@@ -136,10 +140,7 @@ def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
 
 
 def test_a_failing_automatic_rollback_tells_both_failures(monkeypatch):
-    def failing(*args, **kwargs):
-        raise SlipwayError("delivery failed: boom", recorded=True, revision=3)
-
-    monkeypatch.setattr(rb, "deliver", failing)
+    monkeypatch.setattr(rb, "deliver", recorded_failure)
 
     def broken(*args, **kwargs):
         raise SlipwayError("rollback of local to revision 2 failed: still broken", revision=4)
@@ -150,6 +151,87 @@ def test_a_failing_automatic_rollback_tells_both_failures(monkeypatch):
                                 on_failure="rollback")
     assert "boom" in err.value.msg and "The automatic rollback failed too: rollback of local" in err.value.msg
     assert err.value.details["rollback"]["failed"] is True
+
+
+class ScriptedRun:
+    """Stands in for ``Delivery`` in ``deliver()``: plans nothing, and its execution fails or succeeds as told."""
+
+    failures = {"app": "system app: health gate command false failed after 1 attempt(s) in 0.0s: exit 1"}
+
+    def __init__(self, client, raw_systems, options, progress=None):
+        self.opts, self.lease = options, None
+
+    def validate_locally(self):
+        pass
+
+    connect = read_journal = plan = predict = validate_locally
+
+    def nothing_to_do(self):
+        return False
+
+    def execute(self):
+        return dict(self.failures)
+
+    def record(self, outcome, message):
+        return {"revision": 3, "outcome": outcome, "message": message}
+
+    def result(self, changed, record=None):
+        return {"changed": changed, "revision": record["revision"], "recorded": True}
+
+
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/slipway-system/leases/slipway-lock-local"
+
+
+def lease_writes(client):
+    return [(method, path) for method, path, _query in client.calls
+            if method != "GET" and path.startswith(LEASE.rsplit("/", 1)[0])]
+
+
+def test_the_automatic_rollback_runs_under_the_failed_delivery_s_lease(monkeypatch):
+    from ansible_collections.slipway.platform.plugins.module_utils._release import delivery
+    from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease
+
+    client = FakeClient()
+    seen = {}
+
+    def rollback_while_held(client_, options, systems=None, progress=None, reason=None, lease=None):
+        seen["holder"] = client.store[LEASE]["spec"]["holderIdentity"]
+        seen["writes"] = lease_writes(client)
+        intruder = Lease(client, "local", "another delivery")
+        with pytest.raises(SlipwayError, match="context local is locked by the failing delivery"):
+            intruder.acquire(0)  # a delivery arriving now must wait: the lock was never let go
+        seen["lease"] = lease
+        return {"rollback": {"to": 2}, "revision": 4, "recorded": True}
+
+    monkeypatch.setattr(delivery, "Delivery", ScriptedRun)
+    monkeypatch.setattr(rb, "rollback", rollback_while_held)
+    with pytest.raises(SlipwayError, match="Rolled back automatically to release 2"):
+        rb.deliver_or_roll_back(client, [{"name": "app"}], Options(context="local", holder="the failing delivery"),
+                                on_failure="rollback")
+    assert seen["holder"] == "the failing delivery"
+    assert seen["writes"] == [("POST", LEASE.rsplit("/", 1)[0])]  # taken once, not yet released
+    assert seen["lease"].held is False  # released once, after the rollback
+    assert lease_writes(client) == [("POST", LEASE.rsplit("/", 1)[0]), ("PUT", LEASE)]
+    assert client.store[LEASE]["spec"]["holderIdentity"] is None
+
+
+def test_a_delivery_under_a_held_lease_uses_it_and_leaves_it_held(monkeypatch):
+    from ansible_collections.slipway.platform.plugins.module_utils._release import delivery
+    from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease
+
+    client = FakeClient()
+    held = Lease(client, "local", "the rollback's caller")
+    assert held.take(None)
+    try:
+        monkeypatch.setattr(ScriptedRun, "failures", {})
+        before = lease_writes(client)
+        result = delivery.deliver(client, [], Options(context="local", holder="someone else"), runner=ScriptedRun,
+                                  lease=held)
+        assert result["revision"] == 3
+        assert lease_writes(client) == before  # neither taken again nor released
+        assert held.held and client.store[LEASE]["spec"]["holderIdentity"] == "the rollback's caller"
+    finally:
+        held.release()
 
 
 def test_a_timed_out_condition_of_an_earlier_revision_does_not_fail_the_rollback_wait():
