@@ -241,13 +241,7 @@ def judge_answer(gate, status, body):
         return Attempt(False, f"{status}, but the body lacks {gate.body_contains!r}: {_shown(text)!r}")
     expected = ", ".join(map(str, gate.expect_status)) if gate.expect_status else "2xx"
     if api_status is not None:  # the API server answered, not the pod
-        reason = f"{status} from the API server: {api_status}"
-        if status == 403:
-            return Attempt(False, f"{reason} (the identity needs 'get' on services/proxy in namespace "
-                                  f"{gate.namespace})", final=True)
-        if status == 503:
-            reason += " (no ready endpoint answered: is the Service's selector and targetPort right?)"
-        return Attempt(False, reason)
+        return _api_verdict(gate, status, api_status)
     return Attempt(False, f"{status} (expected {expected}): {_shown(text)!r}")
 
 
@@ -260,6 +254,23 @@ def _api_status(text):
     if isinstance(found, dict) and found.get("kind") == "Status" and found.get("apiVersion") == "v1":
         return found.get("message") or found.get("reason") or "error"
     return None
+
+
+def _api_verdict(gate, status, message):
+    """The API server refused or could not proxy: say why; retrying cannot fix a wrong spec or a missing right."""
+    reason = f"{status} from the API server: {message}"
+    if status == 403:
+        return Attempt(False, f"{reason} (the identity needs 'get' on services/proxy in namespace {gate.namespace})",
+                       final=True)
+    if status == 404 and "not found" in message:
+        return Attempt(False, f"{reason} (health.service names the Service; it defaults to the system's name)",
+                       final=True)
+    if status == 503 and "no service port" in message:
+        return Attempt(False, f"{reason} (health.port is a port of the Service, by number or name, not the "
+                              "container's port)", final=True)
+    if status == 503:
+        reason += " (no ready endpoint answered: are the Service's selector and targetPort right?)"
+    return Attempt(False, reason)
 
 
 def proxy_get(client, path, timeout):

@@ -127,6 +127,12 @@ def test_http_verdicts():
     unreachable = h.judge_answer(gate, 503, status_body(503, "error trying to reach service: connection refused"))
     assert not unreachable.final
     assert unreachable.reason.startswith("503 from the API server: error trying to reach service")
+    wrong_port = h.judge_answer(gate, 503, status_body(503, 'no service port 9999 found for service "backend"'))
+    assert wrong_port.final and "health.port is a port of the Service, by number or name" in wrong_port.reason
+    no_service = h.judge_answer(gate, 404, status_body(404, 'services "backend" not found'))
+    assert no_service.final and no_service.reason.startswith('404 from the API server: services "backend" not found')
+    app_404 = h.judge_answer(gate, 404, b'{"error": "no route /healthz"}')  # the pod's own 404: may come right
+    assert not app_404.final and app_404.reason == """404 (expected 2xx): '{"error": "no route /healthz"}'"""
     long_answer = h.judge_answer(gate, 500, b"x" * 5000)
     assert len(long_answer.reason) < 400
 
