@@ -1,4 +1,5 @@
-"""Rollback against the real API server (issue 6, R12): automatic and manual, check mode, history, kill -9.
+"""Rollback against the real API server (issue 6, R12): automatic and manual, check mode, history, kill -9,
+a failing health gate, and the Lease held from a failed delivery through its automatic rollback.
 
 Every test works in its own namespace and delivery context, delivers and rolls back as the least-privilege
 deployer, and checks the cluster with kubectl as admin, independently of what the engine reports.
@@ -10,6 +11,7 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -281,3 +283,96 @@ def test_a_killed_rollback_is_completed_by_the_next_run(stack_dir, ns, context, 
     assert records[-1]["action"]["to"] == 1
     assert live(kubectl, "configmap", ns, "web-config")["data"] == release_a_config
     wait_ready(kubectl, ns)
+
+
+def version_gate(stack_dir, ns, bad="c"):
+    """A command gate that reads what the cluster serves (as admin): it fails while version ``bad`` is live."""
+    script = (f"v=$(kubectl -n {ns} get configmap web-config -o jsonpath={{.data.version}}); "
+              f'echo "serving $v"; test "$v" != {bad}')
+    return {"command": ["sh", "-c", script], "env": {"KUBECONFIG": str(stack_dir / "kube" / "admin.kubeconfig")}}
+
+
+def gated(ns, version, gate, **kwargs):
+    return dict(app(ns, version, **kwargs), health=gate)
+
+
+def test_a_failing_health_gate_rolls_back_automatically_to_the_last_good_release(stack_dir, ns, context, kubectl):
+    gate = version_gate(stack_dir, ns)
+    first = run(stack_dir, [gated(ns, "a", gate)], context)[0]
+    assert first["systems"][0]["health"]["state"] == "passed"
+    run(stack_dir, [gated(ns, "b", gate)], context)
+    good = state(kubectl, ns)
+    client = client_for(stack_dir)
+    try:
+        with pytest.raises(SlipwayError) as err:  # C's pods become Ready (kwok); its gate says no
+            deliver_or_roll_back(client, [gated(ns, "c", gate)],
+                                 Options(context=context, wait_timeout=90, lock_duration=10), on_failure="rollback")
+    finally:
+        client.close()
+    message = err.value.msg
+    assert "system app: health gate command sh -c" in message and "exit 1; output: serving c" in message
+    assert "Rolled back automatically to release 2 (recorded as revision 4)" in message
+    row = err.value.details["systems"][0]
+    assert row["result"] == "failed" and row["health"]["state"] == "failed"
+    back = err.value.details["rollback"]
+    assert back["rollback"]["to"] == 2
+    assert back["systems"][0]["health"]["state"] == "passed"  # the rollback checked release 2's own gate
+    records = journal(stack_dir, context)
+    assert [(r["revision"], r["outcome"]) for r in records] == [(1, "succeeded"), (2, "succeeded"), (3, "failed"),
+                                                                (4, "succeeded")]
+    assert "system app: health gate command" in records[2]["message"]
+    assert records[3]["message"].startswith("rollback to 2 (app): automatic, release 3 failed: delivery to")
+    assert "health gate" in records[3]["message"]
+    assert records[1]["systems"]["app"]["health"][0]["command"][:2] == ["sh", "-c"]
+    wait_ready(kubectl, ns)
+    assert state(kubectl, ns) == good
+    # the rollback landed exactly on B: redelivering B writes nothing and checks nothing
+    again = run(stack_dir, [gated(ns, "b", gate)], context)[0]
+    assert again["changed"] is False and again["writes"] == 0
+    assert again["systems"][0]["health"] == {"state": "not run", "reason": "nothing to deliver", "gates": []}
+    assert "SENTINEL" not in json.dumps(err.value.to_result()) + json.dumps(records)
+
+
+def lease(kubectl, context):
+    return json.loads(kubectl("get", "lease", f"slipway-lock-{context}", "-n", "slipway-system", "-o",
+                              "json").stdout)["spec"]
+
+
+def test_a_delivery_waiting_for_the_lock_gets_it_only_after_the_automatic_rollback(stack_dir, ns, context,
+                                                                                    kubectl):
+    run(stack_dir, [app(ns, "a")], context)
+    run(stack_dir, [app(ns, "b")], context)
+    transitions = lease(kubectl, context).get("leaseTransitions", 0)
+    outcome, waiting_lines = {}, []
+
+    def failing_delivery():
+        client = client_for(stack_dir)
+        try:
+            deliver_or_roll_back(client, [gated(ns, "c", {"command": ["sh", "-c", "sleep 3; exit 1"]})],
+                                 Options(context=context, wait_timeout=90, lock_duration=10,
+                                         holder="failing delivery"), on_failure="rollback")
+        except SlipwayError as exc:
+            outcome["error"] = exc
+        finally:
+            client.close()
+
+    first = threading.Thread(target=failing_delivery)
+    first.start()
+    deadline = time.monotonic() + 60
+    while lease(kubectl, context).get("holderIdentity") != "failing delivery":
+        assert time.monotonic() < deadline and first.is_alive(), f"the delivery never took the lock: {outcome}"
+        time.sleep(0.1)
+    second = run(stack_dir, [system("other", ns, configmap("other", v="1"))], context, holder="second delivery",
+                 lock_timeout=120, progress=waiting_lines.append)[0]  # waits while C fails and rolls back
+    first.join(timeout=120)
+    assert "Rolled back automatically to release 2 (recorded as revision 4)" in outcome["error"].msg
+    assert any(line.startswith("waiting for the lock held by failing delivery") for line in waiting_lines)
+    assert second["revision"] == 5
+    records = journal(stack_dir, context)
+    assert [(r["revision"], r["outcome"], (r.get("action") or {}).get("kind")) for r in records] == [
+        (1, "succeeded", None), (2, "succeeded", None), (3, "failed", None), (4, "succeeded", "rollback"),
+        (5, "succeeded", None)]
+    assert records[4]["systems"]["app"]["result"] == "carried" and records[4]["systems"]["other"]
+    # the failing delivery took the Lease once and kept it through its rollback; then the second one took it
+    spec = lease(kubectl, context)
+    assert spec.get("leaseTransitions", 0) == transitions + 2 and not spec.get("holderIdentity")
