@@ -1,7 +1,10 @@
 # Copyright: Slipway engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of ``slipway.platform.deliver``: read each system's ``slipway.yml``, render its templates
-with the task's variables (vault included), run the module, show progress and a closing summary table."""
+with the task's variables (vault included), deliver, show progress and a closing summary table.
+
+With a ``local`` connection (every Slipway inventory) the engine runs in this process; otherwise the module
+is shipped to the task's host like any other. Both call the same ``deliver_task`` code."""
 
 from __future__ import annotations
 
@@ -13,11 +16,20 @@ import time
 
 import yaml
 from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible.utils.display import Display
 
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import split_secrets
+from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
+    DELIVER_SPEC,
+    masked_values,
+    prepared_systems,
+    run_delivery,
+)
 
 display = Display()
 
@@ -42,7 +54,7 @@ def load_description(root, name):
     path = os.path.join(root, name, "slipway.yml")
     try:
         with open(path, encoding="utf-8") as handle:
-            description = yaml.safe_load(handle)
+            description = yaml.load(handle, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's)
     except OSError as exc:
         raise AnsibleActionFail(f"system {name}: cannot read {path}: {exc.strerror} "
                                 f"(is {name!r} in slipway_systems and slipway_ecosystem_root right?)") from None
@@ -104,6 +116,39 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg=str(exc.message if hasattr(exc, "message") else exc))
         for key in RENDER_ONLY:
             args.pop(key, None)
+        started = time.monotonic()
+        if self._connection.transport == "local":
+            outcome = self.deliver_here(args)
+        else:
+            outcome = self.deliver_by_module(args, task_vars)
+        display.vv(f"slipway: the delivery ran for {time.monotonic() - started:.2f}s")
+        self.summary(outcome)
+        result.update(outcome)
+        return result
+
+    def deliver_here(self, args):
+        """Run the engine in this process: what the module would do, without a module process around it."""
+        validated = ArgumentSpecValidator(DELIVER_SPEC).validate(args)
+        if validated.error_messages:
+            return {"failed": True, "msg": "; ".join(validated.error_messages)}
+        params = validated.validated_parameters
+        hidden = set(validated._no_log_values)  # pylint: disable=protected-access  # the spec's no_log values
+        lines_lock = threading.Lock()
+
+        def progress(line):
+            with lines_lock:  # the engine reports from several threads
+                display.display(f"  slipway: {line}")
+
+        try:
+            rendered = prepared_systems(params)
+            hidden |= masked_values(rendered)
+            outcome = run_delivery(params, rendered, bool(self._task.check_mode), bool(self._task.diff), progress)
+        except SlipwayError as exc:
+            outcome = dict(exc.to_result(), failed=True)
+        return remove_values(outcome, hidden)
+
+    def deliver_by_module(self, args, task_vars):
+        """Ship the module to the task's host (the API is reached from there) and tail its progress file."""
         # Secret values travel in a no_log option: never logged with the module invocation, masked in output.
         args["rendered"], secret_data = split_secrets(args["rendered"])
         args["secret_data"] = dict(args.get("secret_data") or {}, **secret_data)
@@ -113,21 +158,17 @@ class ActionModule(ActionBase):
         stop = threading.Event()
         tail = threading.Thread(target=self._tail, args=(progress_path, stop), daemon=True)
         tail.start()
-        started = time.monotonic()
         try:
             outcome = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-            display.vv(f"slipway: the module ran for {time.monotonic() - started:.2f}s")
         finally:
             stop.set()
             tail.join(timeout=5)
             os.unlink(progress_path)
         outcome.pop("invocation", None)  # the rendered documents (secrets included) never reach the output
-        self.summary(outcome)
-        result.update(outcome)
-        return result
+        return outcome
 
     def _tail(self, path, stop):
-        """Show progress lines as the module writes them (the module runs on this controller)."""
+        """Show progress lines as the module writes them (a file on the controller: the module runs here)."""
         position = 0
         while True:
             finished = stop.wait(0.3)

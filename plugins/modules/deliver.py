@@ -18,7 +18,9 @@ description:
     C(slipway-system))."
   - The action plugin of the same name runs on the controller. It reads each system's C(slipway.yml) under
     O(ecosystem_root), renders its C(deploy/*.j2) templates with the task's variables plus C(system),
-    C(images), C(context) and C(values), and hands the rendered documents to the module as O(rendered).
+    C(images), C(context) and C(values). With a C(local) connection (every Slipway inventory) it then runs the
+    delivery in the controller's own process, the same code as the module without a module process around it;
+    on any other connection it hands the rendered documents to the module as O(rendered) on the task's host.
   - An object Slipway applied carries the labels C(app.kubernetes.io/managed-by=slipway),
     C(slipway.io/system) and C(slipway.io/context), and the annotation C(slipway.io/digest), a keyed HMAC of
     the applied manifest. Only objects with those labels are ever pruned.
@@ -142,7 +144,9 @@ options:
     type: bool
     default: false
   progress_file:
-    description: A file to which one line is appended per step while the delivery runs (the action plugin tails it).
+    description:
+      - A file to which one line is appended per step while the delivery runs; the action plugin sets it and shows
+        the lines as they come when the module runs on a remote host.
     type: path
   on_failure:
     description:
@@ -267,86 +271,30 @@ import traceback  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
-
-try:
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import secret_values
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import merge_secrets
-    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
-    from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import deliver_or_roll_back
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - reported by main()
-    IMPORT_ERROR = traceback.format_exc()
-
-
-def masked_values(rendered):
-    """Secret values of the rendered documents, to be masked by Ansible wherever they might surface."""
-    found = set()
-    for system in rendered or []:
-        for document in system.get("documents") or []:
-            if isinstance(document.get("content"), dict):
-                found |= secret_values(document["content"])
-    return {value for value in found if len(value) >= 4}
+from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (  # noqa: E402
+    DELIVER_SPEC,
+    masked_values,
+    prepared_systems,
+    run_delivery,
+)
 
 
 def main():
-    argument_spec = dict(
-        KUBE_CONNECTION_SPEC,
-        context=dict(type="str", required=True),
-        systems=dict(type="list", elements="str", required=True),
-        ecosystem_root=dict(type="path"),
-        images=dict(type="dict", default={}),
-        system_tags=dict(type="dict", default={}),
-        registry=dict(type="str"),
-        values=dict(type="dict", default={}),
-        rendered=dict(type="list", elements="dict"),
-        secret_data=dict(type="dict", default={}, no_log=True),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="float", default=300.0),
-        concurrency=dict(type="int", default=8),
-        prune=dict(type="bool", default=True),
-        force_conflicts=dict(type="bool", default=False),
-        reclaim_managers=dict(type="list", elements="str", default=["kubectl", "k9s", "Mozilla", "OpenLens"]),
-        lock_timeout=dict(type="float", default=120.0),
-        lock_duration=dict(type="int", default=30),
-        holder=dict(type="str"),
-        confirmed=dict(type="bool", default=False),
-        progress_file=dict(type="path"),
-        on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if IMPORT_ERROR:
-        module.fail_json(msg="slipway.platform.deliver could not load its libraries (urllib3 and PyYAML are "
-                             "required)", exception=IMPORT_ERROR)
+    module = AnsibleModule(argument_spec=DELIVER_SPEC, supports_check_mode=True)
     params = module.params
-    if params["rendered"] is None:
-        module.fail_json(msg="nothing rendered: run slipway.platform.deliver as a task (its action plugin renders "
-                             "the systems from ecosystem_root), or give rendered")
-    rendered = merge_secrets(params["rendered"], params["secret_data"])
-    module.no_log_values.update(masked_values(rendered))
-    names = [system.get("name") for system in params["rendered"]]
-    if sorted(names) != sorted(params["systems"]):
-        module.fail_json(msg=f"rendered systems {names} do not match systems {params['systems']}")
-    if params["concurrency"] < 1 or params["lock_duration"] < 1:
-        module.fail_json(msg="concurrency and lock_duration must be at least 1")
 
     def progress(line):
         if params["progress_file"]:
             with open(params["progress_file"], "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
-    options = Options(
-        context=params["context"], check_mode=module.check_mode, diff=module._diff, wait=params["wait"],
-        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], prune=params["prune"],
-        force_conflicts=params["force_conflicts"], reclaim_managers=tuple(params["reclaim_managers"]),
-        lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"], holder=params["holder"],
-        confirmed=params["confirmed"])
     try:
-        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
-            result = deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"],
-                                          progress=progress)
+        rendered = prepared_systems(params)
+        module.no_log_values.update(masked_values(rendered))
+        result = run_delivery(params, rendered, module.check_mode, module._diff, progress)
+    except ImportError:
+        module.fail_json(msg="slipway.platform.deliver could not load its libraries (urllib3 and PyYAML are "
+                             "required)", exception=traceback.format_exc())
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
     module.exit_json(**result)

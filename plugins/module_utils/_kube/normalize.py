@@ -91,12 +91,10 @@ def _quantity(value):
 
 
 def scalars_equal(want, have):
-    if want == have and type(want) is type(have):
-        return True
     if isinstance(want, bool) or isinstance(have, bool):
-        return False
-    if isinstance(want, (int, float)) and isinstance(have, (int, float)):
-        return want == have
+        return isinstance(want, bool) and isinstance(have, bool) and want == have  # True is not 1 here
+    if want == have:
+        return True  # str subclasses (Ansible's tagged strings) equal their plain value
     if isinstance(want, (str, int, float)) and isinstance(have, str):
         # Resource quantities: the server canonicalises "0.5" to "500m" and "1024Mi" to "1Gi".
         a, b = _quantity(str(want)), _quantity(have)

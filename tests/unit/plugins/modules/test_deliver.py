@@ -83,3 +83,55 @@ def test_system_descriptions_are_checked(tmp_path):
     (tmp_path / "app" / "slipway.yml").write_text("name: app\nimages: [{context: .}]\n")
     with pytest.raises(AnsibleActionFail, match="must be a list of mappings with a 'name'"):
         action.load_description(str(tmp_path), "app")
+
+
+def action_for(args, transport):
+    """The deliver action plugin for a task with ``args`` on a connection of ``transport``, without Ansible."""
+    from unittest import mock
+
+    task = mock.MagicMock(args=args, check_mode=False, diff=False, async_val=0)
+    connection = mock.MagicMock(transport=transport)
+    plugin = action.ActionModule(task, connection, mock.MagicMock(), mock.MagicMock(), mock.MagicMock(),
+                                 mock.MagicMock())
+    plugin._supports_async = True
+    return plugin
+
+
+def test_a_local_task_runs_the_engine_in_process_and_masks_secret_values(monkeypatch):
+    seen = {}
+
+    def fake_run(params, systems, check_mode, diff, progress):
+        seen["secret"] = systems[0]["documents"][0]["content"]["stringData"]["k"]
+        progress("app: ready")
+        return {"changed": True, "echo": "value SENTINEL-unit-1234 leaked"}
+
+    monkeypatch.setattr(action, "run_delivery", fake_run)
+    plugin = action_for({"context": "unit", "systems": ["app"], "rendered": rendered()}, "local")
+    monkeypatch.setattr(plugin, "_execute_module", lambda **kw: pytest.fail("no module process for a local task"))
+    result = plugin.deliver_here(dict(plugin._task.args))
+    assert seen["secret"] == "SENTINEL-unit-1234"  # the engine gets the real value...
+    assert "SENTINEL" not in json.dumps(result) and result["changed"]  # ...the output never does
+
+
+def test_a_local_task_reports_bad_arguments_and_engine_errors_as_failures():
+    plugin = action_for({}, "local")
+    assert "missing required arguments" in plugin.deliver_here({"systems": ["app"], "rendered": rendered()})["msg"]
+    result = plugin.deliver_here({"context": "unit", "systems": ["app"], "rendered": rendered(),
+                                  "api_url": "https://127.0.0.1:1", "request_timeout": 2})
+    assert result["failed"] and "cannot reach the Kubernetes API" in result["msg"]
+    assert "SENTINEL" not in json.dumps(result)
+
+
+def test_a_remote_task_ships_the_module_with_secret_values_in_their_no_log_option(monkeypatch):
+    sent = {}
+
+    def fake_execute(module_name, module_args, task_vars):
+        sent.update(module_args, name=module_name)
+        return {"changed": False, "invocation": {"module_args": module_args}}
+
+    plugin = action_for({}, "ssh")
+    monkeypatch.setattr(plugin, "_execute_module", fake_execute)
+    result = plugin.deliver_by_module({"context": "unit", "systems": ["app"], "rendered": rendered()}, {})
+    assert sent["name"] == "slipway.platform.deliver" and "invocation" not in result
+    assert "SENTINEL" not in json.dumps(sent["rendered"])
+    assert "SENTINEL-unit-1234" in json.dumps(sent["secret_data"])

@@ -59,6 +59,21 @@ def test_ints_and_strings_are_not_confused_outside_quantities():
     assert n.subset_mismatches({"enabled": True}, {"enabled": 1}) == [".enabled"]
 
 
+class TaggedStr(str):
+    """Like the str subclass Ansible's templating hands to an action plugin."""
+
+
+def test_a_str_subclass_equals_its_plain_value():
+    assert n.subset_mismatches({"labels": {"system": TaggedStr("web")}}, {"labels": {"system": "web"}}) == []
+    assert n.subset_mismatches({"name": TaggedStr("web")}, {"name": "api"}) == [".name"]
+
+
+def test_booleans_are_not_numbers():
+    assert n.subset_mismatches({"a": True}, {"a": 1}) == [".a"]
+    assert n.subset_mismatches({"a": 0}, {"a": False}) == [".a"]
+    assert n.subset_mismatches({"a": 1}, {"a": 1.0}) == []
+
+
 def test_empty_desired_values_the_server_drops_are_no_difference():
     assert n.subset_mismatches({"metadata": {"annotations": {}}, "x": None}, {"metadata": {}}) == []
 
