@@ -24,6 +24,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import split_secrets
+from ansible_collections.slipway.platform.plugins.module_utils._system import read_description
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
     masked_values,
@@ -51,24 +52,10 @@ def image_reference(name, images, registry, tag):
 
 
 def load_description(root, name):
-    path = os.path.join(root, name, "slipway.yml")
     try:
-        with open(path, encoding="utf-8") as handle:
-            description = yaml.load(handle, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader (libyaml's)
-    except OSError as exc:
-        raise AnsibleActionFail(f"system {name}: cannot read {path}: {exc.strerror} "
-                                f"(is {name!r} in slipway_systems and slipway_ecosystem_root right?)") from None
-    except yaml.YAMLError as exc:
-        raise AnsibleActionFail(f"system {name}: {path} is not valid YAML: {exc}") from None
-    if not isinstance(description, dict):
-        raise AnsibleActionFail(f"system {name}: {path} must be a mapping (see docs/architecture.md)")
-    if description.get("name", name) != name:
-        raise AnsibleActionFail(f"system {name}: {path} names itself {description.get('name')!r}; "
-                                "the folder name and 'name' must agree")
-    images = description.get("images") or []
-    if not isinstance(images, list) or not all(isinstance(i, dict) and i.get("name") for i in images):
-        raise AnsibleActionFail(f"system {name}: 'images' in {path} must be a list of mappings with a 'name'")
-    return path, description
+        return read_description(root, name)
+    except SlipwayError as exc:
+        raise AnsibleActionFail(exc.msg) from None
 
 
 def git_sha(folder):

@@ -9,14 +9,13 @@ fails in milliseconds with the file and the field named. Pure Python (PyYAML), n
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._image.registry import validate_repository
+from ansible_collections.slipway.platform.plugins.module_utils._system import read_description
 
 CATEGORIES = ("unit", "functional", "style", "duplication", "outdated", "licences")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DEFAULT_TIMEOUT = 300
 
 
@@ -44,18 +43,6 @@ class System:
     images: tuple
     tests: tuple
     compose_file: str | None
-
-
-def _load_yaml(path):
-    import yaml  # noqa: PLC0415 - PyYAML ships with ansible-core
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise SlipwayError(f"system description {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise SlipwayError(f"{path} is not valid YAML: {err}") from None
 
 
 def _command(where, value):
@@ -91,9 +78,7 @@ def parse_tests(where, raw, default_timeout=DEFAULT_TIMEOUT):
 
 
 def _image(where, folder, system, raw):
-    if not isinstance(raw, dict):
-        raise SlipwayError(f"{where}: each image is a mapping with at least a name")
-    name = raw.get("name")
+    name = raw["name"]
     validate_repository(name)
     context = os.path.normpath(os.path.join(folder, raw.get("context") or "."))
     dockerfile = raw.get("dockerfile") or "Dockerfile"
@@ -114,17 +99,10 @@ def _image(where, folder, system, raw):
 
 def load_system(root, name, default_timeout=DEFAULT_TIMEOUT):
     """The system ``name`` under the ecosystem ``root``."""
-    if not isinstance(name, str) or not DNS_LABEL.match(name):
-        raise SlipwayError(f"system name {name!r} is not a DNS-1123 label")
-    folder = os.path.join(root, name)
-    where = os.path.join(folder, "slipway.yml")
-    raw = _load_yaml(where)
-    if not isinstance(raw, dict):
-        raise SlipwayError(f"{where}: a system description is a mapping")
-    if raw.get("name") != name:
-        raise SlipwayError(f"{where}: name is {raw.get('name')!r}, expected {name!r} (the folder's name)")
+    where, raw = read_description(root, name)
+    folder = os.path.dirname(where)
     images = raw.get("images") or []
-    if not isinstance(images, list) or not images:
+    if not images:
         raise SlipwayError(f"{where}: images must be a non-empty list")
     specs = tuple(_image(where, folder, name, image) for image in images)
     compose = os.path.join(folder, "docker-compose.yml")

@@ -36,7 +36,7 @@ def test_loads_defaults_and_timeouts(tmp_path):
 
 
 @pytest.mark.parametrize("description,message", [
-    (base(name="other"), "expected 'api'"),
+    (base(name="other"), "names itself 'other'"),
     (base(images=[]), "images must be a non-empty list"),
     (base(images=[{"name": "Bad_Name"}]), "not a valid repository"),
     (base(images=[{"name": "api", "context": "nowhere"}]), "is not a folder"),
@@ -46,7 +46,7 @@ def test_loads_defaults_and_timeouts(tmp_path):
     (base(tests={"unit": "make test"}), "non-empty list of strings"),
     (base(tests={"unit": []}), "non-empty list of strings"),
     (base(tests={"unit": {"command": ["true"], "timeout": 0}}), "positive number"),
-    ("just a string", "is a mapping"),
+    ("just a string", "must be a mapping"),
 ])
 def test_invalid_descriptions_are_rejected_with_the_file_named(tmp_path, description, message):
     write_system(tmp_path, "api", description)
