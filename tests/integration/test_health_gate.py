@@ -12,6 +12,7 @@ import json
 import time
 
 import pytest
+import yaml
 from fixtures.deliver.support import (
     ROOT,
     Journal,
@@ -24,12 +25,14 @@ from fixtures.deliver.support import (
 )
 
 assert ROOT  # fixtures.deliver.support has put the collection on sys.path
+import test_deliver_playbook as deliver_playbook  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import (  # noqa: E402
     deliver_or_roll_back,
 )
 
 pytestmark = pytest.mark.slow
+setup = deliver_playbook.setup  # fixture: the playbook test's ecosystem (system alpha) and inventory
 
 REAL_NODE = {
     "nodeSelector": {"slipway.io/node-kind": "real"},
@@ -156,3 +159,45 @@ def test_a_gate_on_a_port_the_service_lacks_fails_at_once_naming_the_fix(stack_d
     assert "health.port is a port of the Service, by number or name" in err.value.msg
     assert err.value.details["systems"][0]["health"]["gates"][0]["attempts"] == 1  # not retried
     assert time.monotonic() - start < 60
+
+
+def test_the_playbook_takes_the_gate_from_slipway_yml_and_rolls_back_when_it_fails(setup, kubectl, stack_dir):
+    """slipway.yml -> the deliver action -> the engine: a command gate that reads what the cluster serves.
+
+    The ecosystem and inventory are those of test_deliver_playbook (system ``alpha`` on simulated nodes); its
+    ``slipway.yml`` gets a gate here."""
+    namespace, context = setup["namespace"], setup["context"]
+    description_path = setup["tmp"] / "eco" / "alpha" / "slipway.yml"
+    description = yaml.safe_load(description_path.read_text())
+    script = (f"g=$(kubectl -n {namespace} get configmap alpha-config -o jsonpath={{.data.greeting}}); "
+              'echo "greeting $g"; test "$g" != broken')
+    description["health"] = {"command": ["sh", "-c", script],
+                             "env": {"KUBECONFIG": str(stack_dir / "kube" / "admin.kubeconfig")}}
+    description_path.write_text(yaml.safe_dump(description))
+
+    def deliver(greeting, *args):
+        values = json.dumps({"slipway_system_values": {"alpha": {"greeting": greeting}}})
+        return deliver_playbook.playbook(setup, "-e", values, *args, token="SENTINEL-health-token")
+
+    def outcomes():
+        return kubectl("get", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={context}", "-o",
+                       "jsonpath={.items[*].metadata.labels.slipway\\.io/outcome}").stdout.split()
+
+    good = deliver("hi")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "alpha: health gate command sh -c" in good.stdout and "passed (exit 0" in good.stdout
+    bad = deliver("broken", "-e", "slipway_deliver_on_failure=rollback")
+    assert bad.returncode != 0, bad.stdout
+    assert "system alpha: health gate command sh -c" in bad.stdout and "greeting broken" in bad.stdout
+    assert "Rolled back automatically to release 1 (recorded as revision 3)" in bad.stdout
+    assert outcomes() == ["succeeded", "failed", "succeeded"]
+    config = json.loads(kubectl("get", "configmap", "alpha-config", "-n", namespace, "-o", "json").stdout)
+    assert config["data"]["greeting"] == "hi"
+    assert "SENTINEL" not in good.stdout + bad.stdout
+
+    description["health"] = {"path": "/healthz"}  # no port: refused before anything is written
+    description_path.write_text(yaml.safe_dump(description))
+    refused = deliver("again")
+    assert refused.returncode != 0
+    assert "system alpha: health: port must be the Service's port number (1-65535) or port name" in refused.stdout
+    assert "nothing was written" in refused.stdout and outcomes() == ["succeeded", "failed", "succeeded"]

@@ -338,8 +338,8 @@ def lease(kubectl, context):
                               "json").stdout)["spec"]
 
 
-def test_a_delivery_waiting_for_the_lock_gets_it_only_after_the_automatic_rollback(stack_dir, ns, context,
-                                                                                    kubectl):
+def test_a_delivery_waiting_for_the_lock_gets_it_only_after_the_automatic_rollback(
+        stack_dir, ns, context, kubectl):
     run(stack_dir, [app(ns, "a")], context)
     run(stack_dir, [app(ns, "b")], context)
     transitions = lease(kubectl, context).get("leaseTransitions", 0)

@@ -304,14 +304,14 @@ def run_command(argv, env, timeout):
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, start_new_session=True)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output = process.communicate(timeout=timeout)[0]
         return process.returncode, output.decode("utf-8", "replace")
     except subprocess.TimeoutExpired:
         # a shell's children keep the pipe open: kill the group, not just the shell
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         try:
-            output, _ = process.communicate(timeout=5)
+            output = process.communicate(timeout=5)[0]
         except subprocess.TimeoutExpired:  # a grandchild left the group and holds the pipe: give up on output
             output = b""
         return None, output.decode("utf-8", "replace")
