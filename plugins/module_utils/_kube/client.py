@@ -28,6 +28,9 @@ except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
 
 APPLY_PATCH = "application/apply-patch+yaml"
+# After a 401, how long a token agent (kubelet, vault agent, a CI step) gets to finish writing the rotated token
+# to the token file before the request is retried with it (R9: refresh and retry once, else a clean Unauthorized).
+TOKEN_ROTATION_GRACE = 5.0
 MERGE_PATCH = "application/merge-patch+json"
 WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
@@ -58,7 +61,8 @@ def api_error(method, path, status, body, dry_run=False):
 class KubeClient:
     """JSON over HTTPS to one API server. Safe to share between threads; counts the writes it makes."""
 
-    def __init__(self, conn, max_connections=16, user_agent="slipway.platform"):
+    def __init__(self, conn, max_connections=16, user_agent="slipway.platform", token_grace=TOKEN_ROTATION_GRACE,
+                 sleep=time.sleep, monotonic=time.monotonic):
         if not HAS_URLLIB3:  # pragma: no cover
             raise SlipwayError("the Python library urllib3 is required (pip install urllib3)")
         self.conn = conn
@@ -66,6 +70,10 @@ class KubeClient:
         self._lock = threading.Lock()
         self.writes = 0
         self.requests = 0
+        self.unauthorized = 0  # 401 answers, retried or not
+        self.token_refreshes = 0  # requests retried with a rotated token from the token file
+        self.token_grace = token_grace
+        self._sleep, self._monotonic = sleep, monotonic
         self.user_agent = user_agent
         kwargs = {"num_pools": 2, "maxsize": max_connections, "block": True, "retries": False,
                   "timeout": urllib3.Timeout(connect=min(5.0, conn.request_timeout), read=conn.request_timeout)}
@@ -145,10 +153,18 @@ class KubeClient:
                 self.requests += 1
                 if method in WRITE_METHODS and not dry_run and response.status < 300:
                     self.writes += 1
-            if response.status == 401 and not refreshed and self.conn.token_file:
-                refreshed = True  # a rotated token file: re-read it once (R9)
-                attempts = max(attempts, 1)
-                continue
+            if response.status == 401:
+                with self._lock:
+                    self.unauthorized += 1
+                # A 401 means the server did nothing, so even a write is safe to send again; once only, so a
+                # revoked token fails in seconds instead of looping.
+                if not refreshed and self.conn.token_file and self._rotated_token(rejected=token):
+                    refreshed = True
+                    attempts = max(attempts, 1)
+                    with self._lock:
+                        self.token_refreshes += 1
+                    continue
+                raise self._unauthorized(method, path, response.data, dry_run, retried=refreshed)
             if ok_missing and response.status == 404:
                 return None
             if response.status >= 400:
@@ -163,6 +179,46 @@ class KubeClient:
 
     def get(self, path, query=None, ok_missing=False):
         return self.request("GET", path, query=query, ok_missing=ok_missing)
+
+    def _rotated_token(self, rejected):
+        """Wait (briefly) until the token file holds a token other than the one just rejected; return it or None.
+
+        An agent rotates the file before the old token expires, so the new token is usually there already; the
+        grace covers an agent that is still writing. An empty or unreadable file is a rotation in progress.
+        """
+        deadline = self._monotonic() + self.token_grace
+        while True:
+            try:
+                token = self.conn.current_token()
+            except SlipwayError:
+                token = None
+            if token and token != rejected:
+                return token
+            if self._monotonic() >= deadline:
+                return None
+            self._sleep(0.1)
+
+    def _unauthorized(self, method, path, body, dry_run, retried):
+        """A 401 as a :class:`SlipwayError` that says which credential was rejected and what to do about it."""
+        error = api_error(method, path, 401, body, dry_run=dry_run)
+        conn = self.conn
+        if conn.token_file:
+            again = "again after re-reading it" if retried else \
+                f"and no other token was written there within {self.token_grace:g}s"
+            what = f"the API server rejected the token in the token file {conn.token_file} {again}"
+            todo = ("the token expired or was revoked: write a valid one to that file (for example the output of "
+                    "`kubectl create token SERVICE_ACCOUNT`), or let the agent that rotates it finish, then run again")
+        elif conn.token:
+            what = "the API server rejected the bearer token (api_token)"
+            todo = "it expired or was revoked: give a valid api_token (slipway_kube_api_token), then run again"
+        elif conn.cert_file or conn.cert_data:
+            what = "the API server rejected the client certificate"
+            todo = "check client_cert/client_key: signed by the cluster's client CA and not expired"
+        else:
+            what = "no credentials were sent"
+            todo = "give a client certificate (client_cert/client_key), api_token or a kubeconfig with a user"
+        return SlipwayError(f"{method} {path}: 401 Unauthorized: {what} (from {conn.source}); {todo}",
+                            **dict(error.details, hint=todo))
 
 
 def _short(exc):

@@ -14,6 +14,9 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.config impo
 
 class Handler(BaseHTTPRequestHandler):
     token_file = None
+    rotate_to = "fresh"  # what the token agent writes into the token file when the server rejects a token (or an
+    # iterator of tokens: a new one at each rejection)
+    accepted = "fresh"
     seen = []
 
     def log_message(self, *args):
@@ -27,17 +30,29 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def rejected(self):
+        """Answer 401 (after the agent rotated the file, when it does) unless the request carries the good token."""
+        self.seen.append((self.command, self.headers.get("Authorization")))
+        if self.headers.get("Authorization") == f"Bearer {self.accepted}":
+            return False
+        if self.rotate_to is not None:
+            with open(self.token_file, "w") as handle:
+                handle.write(self.rotate_to if isinstance(self.rotate_to, str) else next(self.rotate_to))
+        self.reply(401, {"kind": "Status", "reason": "Unauthorized", "message": "Unauthorized"})
+        return True
+
     def do_GET(self):  # noqa: N802 - http.server's naming
-        self.seen.append(self.headers.get("Authorization"))
-        if self.headers.get("Authorization") != "Bearer fresh":
-            with open(self.token_file, "w") as handle:  # the token agent rotates the file meanwhile
-                handle.write("fresh")
-            return self.reply(401, {"kind": "Status", "reason": "Unauthorized", "message": "Unauthorized"})
+        if self.rejected():
+            return None
         if self.path.startswith("/api/v1/namespaces/x/configmaps/missing"):
             return self.reply(404, {"kind": "Status", "reason": "NotFound", "message": "not found"})
         return self.reply(200, {"kind": "ConfigMap", "metadata": {"name": "a"}})
 
     def do_POST(self):  # noqa: N802
+        if self.rejected():
+            return None
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
         return self.reply(201, {"kind": "ConfigMap"})
 
 
@@ -45,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
 def server(tmp_path):
     token = tmp_path / "token"
     token.write_text("stale")
-    Handler.token_file, Handler.seen = str(token), []
+    Handler.token_file, Handler.seen, Handler.rotate_to, Handler.accepted = str(token), [], "fresh", "fresh"
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -56,10 +71,19 @@ def server(tmp_path):
 def test_an_expired_token_is_reread_and_the_request_retried_once(server):
     client = KubeClient(server)
     assert client.get("/api/v1/namespaces/x/configmaps/a")["metadata"]["name"] == "a"
-    assert Handler.seen == ["Bearer stale", "Bearer fresh"]
+    assert Handler.seen == [("GET", "Bearer stale"), ("GET", "Bearer fresh")]
+    assert (client.unauthorized, client.token_refreshes) == (1, 1)
+
+
+def test_a_rejected_write_is_sent_again_with_the_rotated_token(server):
+    client = KubeClient(server)
+    client.request("POST", "/api/v1/namespaces/x/configmaps", body={"metadata": {"name": "b"}})
+    assert Handler.seen == [("POST", "Bearer stale"), ("POST", "Bearer fresh")]
+    assert client.writes == 1  # the rejected attempt wrote nothing
 
 
 def test_missing_objects_and_writes(server):
+    Handler.accepted = "stale"
     client = KubeClient(server)
     assert client.get("/api/v1/namespaces/x/configmaps/missing", ok_missing=True) is None
     client.request("POST", "/api/v1/namespaces/x/configmaps", body={"metadata": {"name": "b"}},
@@ -69,11 +93,72 @@ def test_missing_objects_and_writes(server):
     assert client.writes == 1
 
 
-def test_a_still_rejected_token_is_a_clean_unauthorized(server, tmp_path):
-    Handler.token_file = str(tmp_path / "elsewhere")  # rotation happens somewhere the client does not read
+class AgentFinishingLate:
+    """A stand-in for ``time.sleep`` and ``time.monotonic``: the token agent writes the new token during the wait."""
+
+    def __init__(self, token_file, token, after_sleeps=3):
+        self.token_file, self.token, self.after_sleeps = token_file, token, after_sleeps
+        self.now = 0.0
+        self.sleeps = 0
+
+    def sleep(self, seconds):
+        self.now += seconds
+        self.sleeps += 1
+        if self.sleeps == self.after_sleeps:
+            with open(self.token_file, "w") as handle:
+                handle.write(self.token)
+
+    def monotonic(self):
+        return self.now
+
+
+def test_a_rotation_still_being_written_is_waited_for_within_the_grace(server):
+    Handler.rotate_to = None  # the server rejects; the agent is still busy
+    agent = AgentFinishingLate(Handler.token_file, "fresh")
+    client = KubeClient(server, token_grace=5, sleep=agent.sleep, monotonic=agent.monotonic)
+    assert client.get("/api/v1/namespaces/x/configmaps/a")["metadata"]["name"] == "a"
+    assert Handler.seen == [("GET", "Bearer stale"), ("GET", "Bearer fresh")]
+    assert agent.sleeps == 3
+
+
+def test_an_unrotated_token_is_a_clean_unauthorized_after_the_grace(server):
+    Handler.rotate_to = None  # nobody writes a new token: the token was revoked for good
+    agent = AgentFinishingLate(Handler.token_file, "too late", after_sleeps=1000)
+    client = KubeClient(server, token_grace=2, sleep=agent.sleep, monotonic=agent.monotonic)
     with pytest.raises(SlipwayError) as err:
-        KubeClient(server).get("/api/v1/namespaces/x/configmaps/a")
-    assert "401 Unauthorized" in err.value.msg and "credentials were rejected" in err.value.details["hint"]
+        client.get("/api/v1/namespaces/x/configmaps/a")
+    assert Handler.seen == [("GET", "Bearer stale")]  # nothing new to retry with
+    assert err.value.msg == (
+        "GET /api/v1/namespaces/x/configmaps/a: 401 Unauthorized: the API server rejected the token in the token "
+        f"file {Handler.token_file} and no other token was written there within 2s (from options); the token "
+        "expired or was revoked: write a valid one to that file (for example the output of `kubectl create token "
+        "SERVICE_ACCOUNT`), or let the agent that rotates it finish, then run again")
+    assert err.value.details["status"] == 401
+    assert agent.now >= 2
+
+
+def test_a_rotated_token_that_is_rejected_too_is_retried_only_once(server):
+    Handler.accepted = "never"
+    Handler.rotate_to = iter(["fresh", "fresher", "freshest"])  # always a new token to try: only the rule stops it
+    client = KubeClient(server)
+    with pytest.raises(SlipwayError) as err:
+        client.request("POST", "/api/v1/namespaces/x/configmaps", body={"metadata": {"name": "b"}})
+    assert Handler.seen == [("POST", "Bearer stale"), ("POST", "Bearer fresh")]
+    assert "401 Unauthorized" in err.value.msg and "again after re-reading it" in err.value.msg
+    assert "stale" not in json.dumps(err.value.to_result()) and "fresh" not in json.dumps(err.value.to_result())
+    assert (client.unauthorized, client.token_refreshes, client.writes) == (2, 1, 0)
+
+
+def test_a_rejected_static_token_is_not_retried_and_not_shown(server):
+    Handler.rotate_to = None
+    conn = Connection(server=server.server, token="S3NTINEL-token")
+    client = KubeClient(conn)
+    with pytest.raises(SlipwayError) as err:
+        client.get("/api/v1/namespaces/x/configmaps/a")
+    assert Handler.seen == [("GET", "Bearer S3NTINEL-token")]
+    assert "401 Unauthorized: the API server rejected the bearer token (api_token)" in err.value.msg
+    assert "give a valid api_token" in err.value.details["hint"]
+    assert "S3NTINEL" not in json.dumps(err.value.to_result())
 
 
 def test_connection_refused_is_named():

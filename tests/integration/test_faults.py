@@ -1,0 +1,365 @@
+"""Faults beyond one bad manifest, on the real local stack: a token revoked mid-run (R9), five deliveries at once
+(R13), the API server and etcd restarted mid-delivery, the registry down during a build.
+
+Deliveries run through the engine's entry point (``fixtures/deliver/support.py``) or in processes of their own
+(``deliver_once.py``); the cluster, the journal and the Lease are checked as admin, independently of what the
+engine says about itself. Tests marked ``disruptive`` kill a component every other test shares: run them alone
+(``pytest -m disruptive``), never beside other integration runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from fixtures.deliver.support import (
+    API_URL,
+    KubeClient,
+    Options,
+    SlipwayError,
+    configmap,
+    deliver,
+    deployment,
+    load_connection,
+    run,
+    system,
+    unique,
+)
+from test_deliver_lock import ONCE, lease_holder
+from test_deliver_reliability import context, ns  # noqa: F401 - fixtures: a namespace and a context of the test's
+from test_rollback_reliability import journal
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGEST_ANNOTATION = "slipway.io/digest"
+
+
+# ----------------------------------------------------------------------------------------------- journal checks
+
+def assert_journal_matches_the_cluster(stack_dir, delivery_context, kubectl):
+    """Revisions 1..n with no gap or double, the last one a success, and every object it recorded live as recorded.
+
+    Returns the records. The recorded digest is the keyed digest the engine put on each object it applied, so an
+    object left from another (lost or interleaved) delivery shows as a mismatch.
+    """
+    records = journal(stack_dir, delivery_context)
+    assert [r["revision"] for r in records] == list(range(1, len(records) + 1)), records
+    assert records and records[-1]["outcome"] == "succeeded", [(r["revision"], r["outcome"]) for r in records]
+    for name, entry in records[-1]["systems"].items():
+        for obj in entry["objects"]:
+            found = kubectl("get", obj["kind"], obj["name"], "-n", obj["namespace"], "-o", "json", check=False)
+            assert found.returncode == 0, f"{name}: {obj['kind']} {obj['name']} of the last release is missing"
+            annotations = json.loads(found.stdout)["metadata"].get("annotations") or {}
+            assert annotations.get(DIGEST_ANNOTATION) == obj["digest"], f"{name}: {obj['kind']} {obj['name']}"
+    return records
+
+
+# ------------------------------------------------------------------------------- R9: a token revoked mid-run
+
+SERVICE_ACCOUNT = "slipway-token-deployer"
+
+
+@pytest.fixture
+def token_identity(stack_dir, kubectl, ns, tmp_path):  # noqa: F811 - ns is the imported fixture
+    """A ServiceAccount with the deployer's rights, and a kubeconfig that reads its bearer token from a file.
+
+    Tokens come from the TokenRequest API bound to a Secret each: deleting the Secret revokes the token, as an
+    expired or rotated-away token is revoked on a real cluster.
+    """
+    binding = unique("slipway-token-deployer")
+    subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}]
+    admin = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}
+    objects = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": ns}},
+        # the same rights as the deployer user (hack/stack.py): cluster-wide reads, admin where it delivers
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": binding},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "slipway:deployer"},
+         "subjects": subject},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": binding, "namespace": ns}, "roleRef": admin, "subjects": subject},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": binding, "namespace": "slipway-system"}, "roleRef": admin, "subjects": subject},
+    ]
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "token",
+        "clusters": [{"name": "stack", "cluster": {"server": API_URL,
+                                                   "certificate-authority": str(stack_dir / "pki" / "ca.crt")}}],
+        "users": [{"name": "sa", "user": {"tokenFile": "token"}}],  # relative to the kubeconfig, as kubectl reads it
+        "contexts": [{"name": "token", "context": {"cluster": "stack", "user": "sa"}}]}))
+    yield TokenIdentity(stack_dir, kubectl, ns, kubeconfig, tmp_path / "token")
+    kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
+    kubectl("delete", "rolebinding", binding, "-n", "slipway-system", "--ignore-not-found", check=False)
+
+
+class TokenIdentity:
+    def __init__(self, stack_dir, kubectl, namespace, kubeconfig, token_file):
+        self.stack_dir, self.kubectl, self.namespace = stack_dir, kubectl, namespace
+        self.kubeconfig, self.token_file = kubeconfig, token_file
+
+    def issue(self, bound_to):
+        """A fresh token, valid until the Secret ``bound_to`` is deleted."""
+        self.kubectl("create", "secret", "generic", bound_to, "-n", self.namespace)
+        return self.kubectl("create", "token", SERVICE_ACCOUNT, "-n", self.namespace, "--bound-object-kind",
+                            "Secret", "--bound-object-name", bound_to, "--duration", "10m").stdout.strip()
+
+    def write(self, token):
+        """Replace the token file in one rename, as token agents do: a reader never sees half a token."""
+        partial = self.token_file.with_suffix(".new")
+        partial.write_text(token)
+        os.replace(partial, self.token_file)
+
+    def revoke(self, bound_to, token):
+        """Delete the token's Secret and wait until the API server rejects the token (it caches successes)."""
+        self.kubectl("delete", "secret", bound_to, "-n", self.namespace)
+        done = threading.Event()
+        for _attempt in range(600):
+            if rejected(self.stack_dir, token):
+                return
+            done.wait(0.1)
+        pytest.fail(f"the API server still accepts the token bound to the deleted Secret {bound_to}")
+
+    def client(self):
+        return KubeClient(load_connection({"kubeconfig": str(self.kubeconfig), "request_timeout": 30}))
+
+
+def rejected(stack_dir, token):
+    """Whether the API server answers 401 to this bearer token."""
+    tls = ssl.create_default_context(cafile=str(stack_dir / "pki" / "ca.crt"))
+    request = urllib.request.Request(API_URL + "/api", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, context=tls, timeout=10):  # noqa: S310 - the stack's https URL
+            return False
+    except urllib.error.HTTPError as err:
+        return err.code == 401
+
+
+def two_waves(namespace, count, value="1"):
+    """``first`` then ``second`` (which depends on it), ``count`` ConfigMaps each: a delivery with a middle."""
+    first = [configmap(f"first-{i}", value=value) for i in range(count)]
+    second = [configmap(f"second-{i}", value=value) for i in range(count)]
+    return [system("first", namespace, *first), system("second", namespace, *second, depends_on=["first"])]
+
+
+def pause_after(system_name, action):
+    """A progress callback that runs ``action`` once, when ``system_name`` is ready and before its dependants start.
+
+    The delivery waits on the callback (it runs on the thread that delivered the system), so whatever ``action``
+    does happens between the two waves and nothing of the second wave has been sent yet.
+    """
+    fired = threading.Event()
+
+    def progress(line):
+        if line.startswith(f"{system_name}: ready") and not fired.is_set():
+            fired.set()
+            action()
+    progress.fired = fired
+    return progress
+
+
+def live_values(kubectl, namespace, system_name):
+    items = json.loads(kubectl("get", "configmaps", "-n", namespace, "-l", f"slipway.io/system={system_name}",
+                               "-o", "json").stdout)["items"]
+    return {i["metadata"]["name"]: i["data"]["value"] for i in items}
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_token_revoked_mid_run_is_refreshed_from_the_token_file_and_the_delivery_completes(
+        stack_dir, ns, context, kubectl, token_identity):  # noqa: F811 - ns and context are the imported fixtures
+    identity = token_identity
+    token_a = identity.issue("token-a")
+    token_b = identity.issue("token-b")
+    identity.write(token_a)
+    client = identity.client()
+
+    def rotate_when_rejected():
+        # The token agent is late: the file still holds the revoked token when the engine is turned away, and
+        # the new one arrives only after that (a rotation written before the 401 would prove nothing).
+        seen = threading.Event()
+        for _attempt in range(1200):
+            if client.unauthorized:
+                identity.write(token_b)
+                return
+            seen.wait(0.05)
+    agent = threading.Thread(target=rotate_when_rejected, daemon=True)
+
+    def revoke_a():
+        identity.revoke("token-a", token_a)
+        agent.start()
+
+    progress = pause_after("first", revoke_a)
+    try:
+        result = deliver(client, two_waves(ns, 20), Options(context=context, lock_duration=10, wait_timeout=90,
+                                                             holder="rotating run"), progress=progress)
+    finally:
+        client.close()
+    assert progress.fired.is_set()
+    assert client.token_refreshes >= 1, "the engine never met the revoked token: the test proved nothing"
+    assert result["changed"] and result["recorded"] and result["revision"] == 1
+    assert result["summary"]["created"] == 40
+    assert live_values(kubectl, ns, "first") == {f"first-{i}": "1" for i in range(20)}
+    assert live_values(kubectl, ns, "second") == {f"second-{i}": "1" for i in range(20)}
+    records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
+    assert [(r["revision"], r["actor"]["holder"]) for r in records] == [(1, "rotating run")]  # recorded once
+    assert lease_holder(kubectl, context) is None
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_token_revoked_for_good_fails_cleanly_and_the_next_delivery_repairs_it(
+        stack_dir, ns, context, kubectl, token_identity):  # noqa: F811 - imported fixtures
+    identity = token_identity
+    token_a = identity.issue("token-a")
+    identity.write(token_a)
+    client = identity.client()
+    progress = pause_after("first", lambda: identity.revoke("token-a", token_a))
+    try:
+        with pytest.raises(SlipwayError) as err:
+            deliver(client, two_waves(ns, 20), Options(context=context, lock_duration=10, wait_timeout=90,
+                                                       holder="revoked run"), progress=progress)
+    finally:
+        client.close()
+    assert progress.fired.is_set()
+    assert "401 Unauthorized" in err.value.msg
+    assert f"rejected the token in the token file {identity.token_file}" in err.value.msg
+    assert "write a valid one to that file" in err.value.msg
+    output = json.dumps(err.value.to_result(), default=str)
+    assert token_a not in output and token_a.split(".")[1] not in output  # nor the token's claims
+    assert "Traceback" not in output
+    assert client.token_refreshes == 0  # nothing new to retry with: it failed instead of looping
+    # The second wave never started: what was applied is the whole first system, not half of anything.
+    assert len(live_values(kubectl, ns, "first")) == 20 and live_values(kubectl, ns, "second") == {}
+
+    identity.write(identity.issue("token-b"))
+    repaired, _client = run(stack_dir, two_waves(ns, 20), context, connection={
+        "kubeconfig": str(identity.kubeconfig), "client_cert": None, "client_key": None}, holder="repairing run",
+        lock_timeout=60)
+    # The revoked run could not release its Lease either: the repair waited it out and took it over.
+    assert repaired["lock_taken_over_from"] == "revoked run"
+    assert live_values(kubectl, ns, "second") == {f"second-{i}": "1" for i in range(20)}
+    records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
+    assert [(r["revision"], r["actor"]["holder"]) for r in records] == [(1, "repairing run")]
+    assert lease_holder(kubectl, context) is None
+
+
+# ----------------------------------------------------------------------------- R13: five deliveries at once
+
+def uses_config(name, config):
+    """A Deployment whose pods read ``config``: a new config value rolls it out (config-digest annotation)."""
+    return deployment(name, pod={"containers": [{"name": "app", "image": "127.0.0.1:5001/app:1",
+                                                 "envFrom": [{"configMapRef": {"name": config}}]}]})
+
+
+def deliver_in_processes(stack_dir, delivery_context, runs, tmp_path, **options):
+    """Start one ``deliver_once.py`` per ``(holder, systems)`` at once; return {holder: (result, stderr)}."""
+    started = {}
+    for holder, systems in runs:
+        args = tmp_path / f"{holder}.json"
+        args.write_text(json.dumps({"stack_dir": str(stack_dir), "context": delivery_context, "systems": systems,
+                                    "options": dict(options, holder=holder)}))
+        started[holder] = subprocess.Popen([sys.executable, str(ONCE), str(args)], stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True)
+    finished = {}
+    for holder, process in started.items():
+        out, err = process.communicate(timeout=600)
+        finished[holder] = (json.loads(out.strip().splitlines()[-1]) if out.strip() else None, err)
+    return finished
+
+
+def test_five_deliveries_at_once_all_finish_and_the_journal_keeps_every_one_in_order(
+        stack_dir, ns, context, kubectl, tmp_path):  # noqa: F811 - ns and context are the imported fixtures
+    runs = [(f"run-{i}", [system("app", ns, configmap("shared", value=str(i)), uses_config("web", "shared"))])
+            for i in range(5)]
+    outcomes = deliver_in_processes(stack_dir, context, runs, tmp_path, lock_timeout=300, lock_duration=10,
+                                    wait_timeout=120)
+    for holder, (result, stderr) in outcomes.items():
+        assert result is not None and "Traceback" not in stderr, (holder, stderr)
+        if result.get("failed"):  # allowed only as a clear "locked by <another run>"
+            assert "is locked by run-" in result["msg"], (holder, result["msg"])
+    delivered = {holder: result for holder, (result, _) in outcomes.items() if not result.get("failed")}
+    assert delivered, outcomes
+    records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
+    # one release per successful run, under the revision it reported, none lost, none twice
+    assert sorted((r["revision"], r["actor"]["holder"]) for r in records) == sorted(
+        (result["revision"], holder) for holder, result in delivered.items())
+    assert all(r["outcome"] == "succeeded" for r in records)
+    last = records[-1]["actor"]["holder"]
+    assert json.loads(kubectl("get", "configmap", "shared", "-n", ns, "-o", "json").stdout)["data"] == {
+        "value": last.split("-")[1]}
+    web = json.loads(kubectl("get", "deployment", "web", "-n", ns, "-o", "json").stdout)
+    assert web["status"].get("updatedReplicas") == 1 and web["status"].get("availableReplicas") == 1
+    assert lease_holder(kubectl, context) is None
+
+
+# --------------------------------------------------------------- disruptive: restart a shared component mid-run
+
+def stack_up():
+    """``hack/stack.py up`` (restarts whatever is down); the stack must come back for the next test and team."""
+    started = subprocess.run([sys.executable, str(ROOT / "hack" / "stack.py"), "up", "--skip-packages"],
+                             capture_output=True, text=True, check=False)
+    assert started.returncode == 0, f"the stack did not come back:\n{started.stdout}\n{started.stderr}"
+
+
+def kill(stack_dir, component):
+    """SIGKILL a stack daemon by its pid file: no graceful shutdown, as a crash or an OOM kill would leave it."""
+    pid = int((stack_dir / "run" / f"{component}.pid").read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(predicate, what, victim=None):
+    done = threading.Event()
+    for _attempt in range(1200):
+        if predicate():
+            return
+        if victim is not None and victim.poll() is not None:
+            pytest.fail(f"the delivery ended before {what}: {victim.stdout.read()} {victim.stderr.read()}")
+        done.wait(0.1)
+    pytest.fail(f"never saw {what}")
+
+
+@pytest.mark.disruptive
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
+        stack_dir, ns, context, kubectl, tmp_path, component):  # noqa: F811 - ns and context are the imported fixtures
+    # minReadySeconds keeps the delivery in its wait for the rollout long enough to kill the component under it
+    slow = uses_config("web", "settings")
+    slow["spec"]["minReadySeconds"] = 20
+    args = tmp_path / "victim.json"
+    args.write_text(json.dumps({"stack_dir": str(stack_dir), "context": context,
+                                "systems": [system("app", ns, configmap("settings", value="before"), slow)],
+                                "options": {"holder": "interrupted run", "lock_duration": 10, "wait_timeout": 120}}))
+    victim = subprocess.Popen([sys.executable, str(ONCE), str(args)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: lease_holder(kubectl, context) == "interrupted run"
+                 and kubectl("get", "deployment", "web", "-n", ns, check=False).returncode == 0,
+                 "the delivery holding its lock and waiting for the rollout", victim)
+        kill(stack_dir, component)
+    finally:
+        stack_up()
+    out, err = victim.communicate(timeout=600)
+    assert "Traceback" not in err, err
+    interrupted = json.loads(out.strip().splitlines()[-1])
+    if interrupted.get("failed"):
+        assert interrupted["msg"] and "Traceback" not in interrupted["msg"]
+
+    after = run(stack_dir, [system("app", ns, configmap("settings", value="after"), uses_config("web", "settings"))],
+                context, holder="run after the restart", lock_timeout=120)[0]
+    assert after["changed"] and after["recorded"]
+    records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
+    holders = [(r["revision"], r["actor"]["holder"], r["outcome"]) for r in records]
+    assert holders[-1] == (after["revision"], "run after the restart", "succeeded")
+    if not interrupted.get("failed") or interrupted.get("recorded"):  # what it says it recorded is there
+        assert (interrupted["revision"], "interrupted run") in [(r, h) for r, h, _ in holders]
+    assert json.loads(kubectl("get", "configmap", "settings", "-n", ns, "-o", "json").stdout)["data"] == {
+        "value": "after"}
+    assert lease_holder(kubectl, context) is None
