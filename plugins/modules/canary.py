@@ -16,14 +16,26 @@ description:
     replica-proportional: the stable Deployment keeps its replicas and the canary gets
     C(round(stable * weight / (100 - weight))) (at least one), so C(canary / (stable + canary)) is closest to
     O(weight) percent. Run it again to change the weight or the image."
+  - "With O(route), the split is by a Gateway API HTTPRoute (C(gateway.networking.k8s.io/v1)) instead: the canary
+    pods leave the stable Services (the values of those Services' selector labels get C(-canary), for example
+    C(app=web-canary)), a canary Service C(<service>-canary) with the same ports selects them, and every rule of the
+    route that sends to a stable Service sends O(weight) percent to the canary Service (stable C(100 - weight),
+    canary C(weight); a rule split between several backends keeps their proportions). With O(route.header), each
+    such rule is followed by a copy that also requires that header and sends only to the canary. The canary still
+    gets replicas in proportion to O(weight). The route is written once the canary is ready. The rules as they were
+    are kept on the route (annotation C(slipway.io/canary)), so a re-weight starts from them."
   - "O(action=promote): the stable Deployment(s) roll out to the canary's images (the whole system is delivered
-    again from its stored release with those images), then the canary goes once the system is ready."
-  - "O(action=abort): the canary goes; nothing else changes."
+    again from its stored release with those images), then the canary goes once the system is ready. A routed
+    canary's route gets its rules back exactly as before the start (100% to the stable Service, which now runs the
+    new version) before the canary Service goes."
+  - "O(action=abort): the canary goes; nothing else changes. A routed canary's route gets its rules back exactly as
+    before the start, before the canary Service goes."
   - The canary is tracked as a system of its own, C(<system>-canary), so each step takes the context's Lease,
     is dry-run on the server before any write, waits for readiness (fail-fast) and is a journal entry whose
     C(action) says what it was. A whole-context M(slipway.platform.rollback) to a release without the canary
     removes it.
-  - Header- or cookie-based routing through an ingress or gateway is not provided; the split is by replicas.
+  - A route is checked before anything is written; a context that does not serve HTTPRoute, a route that does not
+    exist or one that sends nothing to the system's stable Service fails with what to do.
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
@@ -32,20 +44,20 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Every object that would change is sent as a server-side dry-run; nothing is written, not even the lock or
-        the journal.
+      - Every object that would change is sent as a server-side dry-run (the HTTPRoute too); nothing is written, not
+        even the lock or the journal.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
       diff mode.
     support: full
     details:
-      - Shows only the fields that change, per object.
+      - Shows only the fields that change, per object; for the HTTPRoute, its rules and annotations.
   idempotent:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation
       indicates no change.
     support: full
     details:
-      - Starting the same canary with the same weight again changes nothing and records nothing.
+      - Starting the same canary with the same weight (and route) again changes nothing and records nothing.
 options:
   context:
     description:
@@ -68,8 +80,44 @@ options:
       - Required for O(action=start).
     type: dict
   weight:
-    description: Percent of the traffic (of the pods behind the stable Service) the canary should get, 1 to 99.
+    description:
+      - Percent of the traffic the canary should get, 1 to 99. Without O(route), of the pods behind the stable
+        Service (the replica split gives the closest weight it can); with O(route), exactly, by route weights.
+      - With O(route.header), 0 sends only the requests carrying the header to the canary.
+      - Required for O(action=start).
     type: int
+  route:
+    description:
+      - Split the traffic by a Gateway API HTTPRoute instead of by replicas (O(action=start) only; O(action=promote)
+        and O(action=abort) use the route the canary was started with, recorded in the journal).
+      - The route must exist and send traffic to a Service of the system whose selector picks the Deployment that
+        gets the canary; it may be one of the system's own manifests or belong to someone else.
+      - The context must serve C(gateway.networking.k8s.io/v1) HTTPRoute and have a gateway that implements it (the
+        local stack has the CRDs but no gateway, so it proves the objects, not the traffic).
+      - A running canary keeps the way it was started; to switch between the replica split and a route, or to
+        another route, abort it first.
+    type: dict
+    suboptions:
+      name:
+        description: The HTTPRoute's name.
+        type: str
+        required: true
+      namespace:
+        description: The HTTPRoute's namespace; the system's namespace by default. Its backendRefs must name the
+          stable Service in that same namespace.
+        type: str
+      header:
+        description: Requests carrying this header with exactly this value always go to the canary.
+        type: dict
+        suboptions:
+          name:
+            description: The HTTP header name, for example C(X-Canary).
+            type: str
+            required: true
+          value:
+            description: The header value that selects the canary.
+            type: str
+            required: true
   reason:
     description: Why, recorded in the journal entry.
     type: str
@@ -107,6 +155,11 @@ options:
 notes:
   - A later M(slipway.platform.deliver) of the system rolls the stable Deployment to whatever it renders; promote
     records the canary's images in the journal, so update the context's image tags to keep them.
+  - Edits to a routed canary's HTTPRoute rules made while it runs are undone by promote and abort (they put back the
+    rules saved at the start). A delivery of a system that owns the route leaves its rules to the canary meanwhile
+    (reported in C(conflicts_respected)); after promote or abort the rules are the delivery's again.
+  - A whole-context M(slipway.platform.rollback) to a release without the canary removes the canary Service but does
+    not rewrite the route; abort a routed canary before such a rollback.
 seealso:
   - module: slipway.platform.deliver
   - module: slipway.platform.rollback
@@ -120,6 +173,20 @@ EXAMPLES = r"""
     images:
       backend: "127.0.0.1:5001/backend@sha256:0a1b2c..."
     weight: 10
+    kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
+
+- name: Send 5% of the shop route's traffic, and every request with X-Canary=always, to a new backend
+  slipway.platform.canary:
+    context: local
+    system: backend
+    images:
+      backend: "127.0.0.1:5001/backend@sha256:0a1b2c..."
+    weight: 5
+    route:
+      name: shop
+      header:
+        name: X-Canary
+        value: always
     kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
 
 - name: Make the canary the stable version
@@ -140,7 +207,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 canary:
-  description: The canary step and, for O(action=start), the split per Deployment.
+  description:
+    - The canary step and, for O(action=start), the split per Deployment (C(services) are the Services that send
+      traffic to the canary's pods; the stable one for a replica split, the canary Service with a route).
+    - C(route) is the route and what was asked of it on a routed start (C(services) maps each stable Service to its
+      canary Service), C(restored=true) on a routed promote or abort, and null without a route.
   returned: always
   type: dict
   sample:
@@ -149,7 +220,9 @@ canary:
     canary_system: backend-canary
     split:
       - {deployment: backend, canary: backend-canary, stable_replicas: 9, canary_replicas: 1, weight: 10.0,
-         services: [backend]}
+         services: [backend-canary]}
+    route: {name: shop, namespace: shop, weight: 10, header: {name: X-Canary, value: always},
+            services: {backend: backend-canary}}
 revision:
   description: The journal revision this step recorded, or the current one when nothing changed.
   returned: always
@@ -159,12 +232,14 @@ recorded:
   returned: always
   type: bool
 objects:
-  description: Objects created or updated (or predicted to be), with the changed field paths.
+  description: Objects created or updated (or predicted to be), with the changed field paths; a routed step's
+    HTTPRoute among them.
   returned: always
   type: list
   elements: dict
 pruned:
-  description: Objects deleted (or that would be), the canary's on promote and abort.
+  description: Objects deleted (or that would be), the canary's Deployments (and canary Services) on promote and
+    abort.
   returned: always
   type: list
   elements: str
@@ -204,6 +279,14 @@ def main():
         action=dict(type="str", choices=["start", "promote", "abort"], default="start"),
         images=dict(type="dict"),
         weight=dict(type="int"),
+        route=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str"),
+            header=dict(type="dict", options=dict(
+                name=dict(type="str", required=True),
+                value=dict(type="str", required=True),
+            )),
+        )),
         reason=dict(type="str"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=300.0),
@@ -230,7 +313,7 @@ def main():
     try:
         with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
             result = canary(client, options, params["system"], params["action"], images=params["images"],
-                            weight=params["weight"], reason=params["reason"])
+                            weight=params["weight"], reason=params["reason"], route=params["route"])
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
     module.exit_json(**result)

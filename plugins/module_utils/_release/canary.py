@@ -13,8 +13,14 @@ traffic: a replica-proportional split, ``canary / (stable + canary)``. The stabl
   ``S-canary`` once ``S`` is ready; one journal entry;
 - ``abort``: remove ``S-canary``; nothing else changes; one journal entry.
 
-All three run through the delivery engine (``deliver(..., runner=ReleaseRun)``), so check mode is a server-side
+All three run through the delivery engine (``deliver(..., runner=CanaryRun)``), so check mode is a server-side
 dry-run and every step is a journal entry with its ``action``.
+
+With a ``route`` (a Gateway API HTTPRoute, ``canary_route.py``) the split is by the route instead: the canary pods
+leave the stable Services (the values of those Services' selector labels get ``-canary``), a canary Service
+``<service>-canary`` selects them, and the route's rules send ``weight`` percent (and, with a header, every request
+carrying it) to that Service. The route is written under the same Lease: after the canary is ready on ``start``,
+before the canary's objects go on ``promote`` and ``abort`` (which put the route's rules back as they were).
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ import functools
 import math
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import MERGE_PATCH, object_path
+from ansible_collections.slipway.platform.plugins.module_utils._kube.discovery import Discovery
+from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import minimal_diff
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import (
     CONTEXT_LABEL,
     DIGEST_ANNOTATION,
     MANAGED_BY,
     SYSTEM_LABEL,
 )
+from ansible_collections.slipway.platform.plugins.module_utils._release import canary_route as rt
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import deliver
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
 from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import ReleaseRun
@@ -91,8 +101,20 @@ def _without_ownership(metadata):
     return metadata
 
 
-def canary_deployment(stable, swaps, replicas, system):
-    """The canary copy of one stable Deployment body (ownership labels are set again by the engine)."""
+def canary_value(key, value):
+    """A selector label value the canary pods carry instead of the stable one (so stable Services skip them)."""
+    found = f"{value}{SUFFIX}" if value else SUFFIX[1:]
+    if len(found) > 63:
+        raise SlipwayError(f"label {key}={value} is too long to mark the canary pods ({found!r} passes 63 "
+                           "characters); shorten it, or run the canary without a route (replica split)")
+    return found
+
+
+def canary_deployment(stable, swaps, replicas, system, relabel=()):
+    """The canary copy of one stable Deployment body (ownership labels are set again by the engine).
+
+    ``relabel``: pod label keys whose values get ``-canary`` (route mode: the stable Services' selector keys).
+    """
     body = copy.deepcopy(stable)
     metadata = _without_ownership(body["metadata"])
     metadata["name"] = f"{stable['metadata']['name']}{SUFFIX}"
@@ -106,8 +128,29 @@ def canary_deployment(stable, swaps, replicas, system):
     selector["matchLabels"] = dict(selector.get("matchLabels") or {}, **{TRACK_LABEL: "canary"})
     template_meta = spec["template"].setdefault("metadata", {})
     template_meta["labels"] = dict(template_meta.get("labels") or {}, **{TRACK_LABEL: "canary"})
+    for key in relabel:
+        if any(e.get("key") == key for e in selector.get("matchExpressions") or []):
+            raise SlipwayError(f"Deployment {stable['metadata']['name']} selects label {key} with matchExpressions; "
+                               "a routed canary cannot move its pods out of the stable Services")
+        for labels in (template_meta["labels"], selector["matchLabels"]):
+            if key in labels:
+                labels[key] = canary_value(key, labels[key])
     swap_images(body, swaps)
     return body
+
+
+def canary_service(stable, pod_labels, system):
+    """The canary twin of a stable Service: the same ports, selecting only the canary's pods."""
+    selector = (stable.get("spec") or {}).get("selector") or {}
+    ports = [{k: port[k] for k in ("name", "port", "targetPort", "protocol", "appProtocol") if k in port}
+             for port in (stable.get("spec") or {}).get("ports") or []]
+    metadata = _without_ownership(copy.deepcopy(stable["metadata"]))
+    metadata = {"name": f"{stable['metadata']['name']}{SUFFIX}",
+                "labels": dict(metadata["labels"], **{TRACK_LABEL: "canary"}),
+                "annotations": dict(metadata["annotations"], **{CANARY_OF: system})}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata,
+            "spec": {"type": "ClusterIP", "ports": ports,
+                     "selector": dict({k: pod_labels[k] for k in selector}, **{TRACK_LABEL: "canary"})}}
 
 
 def routes(services, pod_labels):
@@ -120,8 +163,12 @@ def routes(services, pod_labels):
     return found
 
 
-def plan_canary(entry, images, weight, system, live_replicas):
-    """``(canary bodies, report)`` for ``start``; ``live_replicas``: ``{deployment name: stable spec.replicas}``."""
+def plan_canary(entry, images, weight, system, live_replicas, routed=None):
+    """``(canary bodies, report, {stable Service: canary Service})`` for ``start``.
+
+    ``live_replicas``: ``{deployment name: stable spec.replicas}``; ``routed``: the Services the route sends to
+    (route mode), ``None`` for the replica-proportional split behind the stable Service.
+    """
     swaps = new_images(entry, images, system)[0]
     objects = entry.get("objects") or []
     stables = [o for o in objects if o.get("kind") == "Deployment" and
@@ -130,17 +177,36 @@ def plan_canary(entry, images, weight, system, live_replicas):
         raise SlipwayError(f"no Deployment of system {system} runs the image(s) {', '.join(sorted(images))}; "
                            "a canary needs one")
     services = [o for o in objects if o.get("kind") == "Service"]
-    bodies, report = [], []
+    bodies, report, canaries = [], [], {}
     for stable in stables:
         name = stable["metadata"]["name"]
         replicas = live_replicas.get(name, (stable.get("spec") or {}).get("replicas", 1))
-        canary, actual = split(replicas, weight)
-        body = canary_deployment(stable, swaps, canary, system)
+        if routed is None:
+            canary, actual = split(replicas, weight)
+            body = canary_deployment(stable, swaps, canary, system)
+            bodies.append(body)
+            report.append({"deployment": name, "canary": body["metadata"]["name"], "stable_replicas": replicas,
+                           "canary_replicas": canary, "weight": actual,
+                           "services": routes(services, body["spec"]["template"]["metadata"]["labels"])})
+            continue
+        # Route mode: the route decides the traffic; replicas still follow the weight, so capacity does too.
+        canary = split(replicas, weight)[0] if weight else 1
+        stable_labels = ((stable["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        selecting = [s for s in services if s["metadata"]["name"] in routes(services, stable_labels)]
+        relabel = sorted({k for s in selecting for k in s["spec"]["selector"]})
+        body = canary_deployment(stable, swaps, canary, system, relabel=relabel)
         bodies.append(body)
+        pod_labels = body["spec"]["template"]["metadata"]["labels"]
+        twins = []
+        for service in selecting:
+            if service["metadata"]["name"] in routed and service["metadata"]["name"] not in canaries:
+                twin = canary_service(service, pod_labels, system)
+                bodies.append(twin)
+                canaries[service["metadata"]["name"]] = twin["metadata"]["name"]
+                twins.append(twin["metadata"]["name"])
         report.append({"deployment": name, "canary": body["metadata"]["name"], "stable_replicas": replicas,
-                       "canary_replicas": canary, "weight": actual,
-                       "services": routes(services, body["spec"]["template"]["metadata"]["labels"])})
-    return bodies, report
+                       "canary_replicas": canary, "weight": float(weight), "services": twins})
+    return bodies, report, canaries
 
 
 def _current(client, options):
@@ -163,8 +229,214 @@ def _live_replicas(client, namespace, names):
     return found
 
 
-def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None):
-    """Start (or re-weight), promote or abort the canary of ``system``; returns the delivery result + ``canary``."""
+def missing_route(route, context):
+    return SlipwayError(f"{rt.label(route)} does not exist in context {context}; nothing was written",
+                        hint="create the route (its rules sending traffic to the system's stable Service), or give "
+                             "the right route name and namespace")
+
+
+class RouteStep:
+    """The HTTPRoute write of one canary step: assessed with the plan, dry-run with the prediction, then written.
+
+    ``desired(live)`` gives the route body to write (``None``: nothing to write). ``restore`` steps also hand the
+    restored fields back (``canary_route.without_manager``) once written.
+    """
+
+    def __init__(self, client, options, resource, route, desired, restore=False, canary_services=()):
+        self.client = client
+        self.context = options.context
+        self.resource = resource
+        self.route = route
+        self.desired = desired
+        self.restore = restore
+        self.canary_services = set(canary_services)
+        self.path = object_path(resource, route["namespace"], route["name"])
+        self.live = self.body = self.diff = None
+        self.fields = []
+        self.written = False
+
+    def assess(self):
+        self.live = self.client.get(self.path, ok_missing=True)
+        if self.live is None:
+            if self.restore:  # the route is gone, so nothing sends traffic to the canary any more
+                self.body, self.fields = None, []
+                return self
+            raise missing_route(self.route, self.context)
+        self.body = self.desired(self.live)
+        if self.body is None and self.restore:
+            still = set(rt.routed_services((self.live.get("spec") or {}).get("rules") or [],
+                                           self.route["namespace"])) & self.canary_services
+            if still:
+                raise SlipwayError(f"{rt.label(self.route)} still sends traffic to {', '.join(sorted(still))} but "
+                                   f"carries no saved rules (annotation {rt.ROUTE_ANNOTATION} removed?); nothing was "
+                                   "written", hint="take the canary Service(s) out of the route by hand, then run "
+                                                   "the step again")
+        self.fields = rt.route_fields(self.live, self.body) if self.body is not None else []
+        return self
+
+    @property
+    def changed(self):
+        return bool(self.fields)
+
+    def _put(self, body, dry_run):
+        query = {"fieldManager": rt.ROUTE_MANAGER, "fieldValidation": "Strict", "dryRun": "All" if dry_run else None}
+        return self.client.request("PUT", self.path, body=body, query=query)
+
+    def predict(self):
+        """Server-side dry-run of the write (the same predicate decides in check mode and in a real run)."""
+        if not self.changed:
+            return self
+        predicted = self._put(self.body, dry_run=True)
+        self.fields = rt.route_fields(self.live, predicted)
+        self.diff = minimal_diff(_route_part(self.live), _route_part(predicted))
+        return self
+
+    def write(self):
+        """Write against the route as it is now (resourceVersion-checked; a concurrent edit is read again)."""
+        for attempt in range(3):
+            self.assess()
+            if not self.changed:
+                return False
+            try:
+                written = self._put(self.body, dry_run=False)
+                break
+            except SlipwayError as exc:
+                if exc.details.get("status") != 409 or attempt == 2:
+                    raise
+        self.written = True
+        if self.restore:
+            self._hand_back(written)
+        return True
+
+    def _hand_back(self, written):
+        for _attempt in range(3):
+            trimmed = rt.without_manager((written.get("metadata") or {}).get("managedFields"))
+            if trimmed is None:
+                return
+            # An empty list would leave managedFields as they are; [{}] is the API's way to clear them.
+            body = {"metadata": {"resourceVersion": written["metadata"]["resourceVersion"],
+                                 "managedFields": trimmed or [{}]}}
+            try:
+                self.client.request("PATCH", self.path, body=body, content_type=MERGE_PATCH)
+                return
+            except SlipwayError as exc:
+                if exc.details.get("status") != 409:
+                    raise
+                written = self.client.get(self.path)
+
+    def report(self, system):
+        return {"system": system, "kind": rt.ROUTE_KIND, "name": self.route["name"],
+                "namespace": self.route["namespace"], "action": "update", "fields": self.fields[:20]}
+
+
+def _route_part(body):
+    return {"metadata": {"annotations": ((body or {}).get("metadata") or {}).get("annotations") or {}},
+            "spec": {"rules": ((body or {}).get("spec") or {}).get("rules") or []}}
+
+
+class CanaryRun(ReleaseRun):
+    """A canary step through the engine, plus its HTTPRoute write in the right place (``route``, optional).
+
+    ``start`` writes the route once the canary system is applied and ready, so it never names a Service without
+    pods; ``promote`` and ``abort`` write it before the canary's objects are pruned, so it never names a Service that
+    is gone. The route's write counts as a change, so a re-weight that keeps the replicas is still a step.
+    """
+
+    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=(), route=None,
+                 canary_name=None, route_entry=None):
+        super().__init__(client, raw_systems, options, progress, action=action, drop=drop)
+        self.route = route
+        self.canary_name = canary_name
+        self.route_entry = route_entry
+
+    def plan(self):
+        super().plan()
+        if self.route is not None:
+            self.route.assess()
+
+    def predict(self):
+        super().predict()
+        if self.route is not None:
+            self.route.predict()
+
+    def nothing_to_do(self):
+        return super().nothing_to_do() and not (self.route is not None and self.route.changed)
+
+    def _write_route(self):
+        self.lease.check()
+        if self.route.write():
+            self.say(f"{self.canary_name}: updated {rt.label(self.route.route)}")
+
+    def deliver_system(self, run, requests, hub):
+        if self.route is None or run.system.name != self.canary_name:
+            return super().deliver_system(run, requests, hub)
+        if self.route.restore:
+            self._write_route()
+            return super().deliver_system(run, requests, hub)
+        super().deliver_system(run, requests, hub)
+        self._write_route()
+        return None
+
+    def new_record(self, outcome, message, dry=False):
+        record = super().new_record(outcome, message, dry=dry)
+        if self.route_entry and self.canary_name in record["systems"]:
+            record["systems"][self.canary_name]["route"] = dict(self.route_entry)
+        return record
+
+    def result(self, changed, record=None):
+        out = super().result(changed, record)
+        if self.route is not None and self.route.changed:
+            out["objects"].append(self.route.report(self.canary_name))
+            if self.opts.diff and self.route.diff:
+                where = rt.label(self.route.route)
+                out["diff"].append({"before_header": f"{where} (live)", "after_header": f"{where} (desired)",
+                                    "before": self.route.diff[0], "after": self.route.diff[1]})
+        return out
+
+
+def route_resource(client, options):
+    found = Discovery(client).known(rt.ROUTE_API_VERSION, rt.ROUTE_KIND)
+    if found is None:
+        raise SlipwayError(f"context {options.context} does not serve {rt.ROUTE_API_VERSION} {rt.ROUTE_KIND} (no "
+                           "Gateway API CRDs); nothing was written",
+                           hint="install the Gateway API standard CRDs and a gateway that implements HTTPRoute, or "
+                                "start the canary without route (a replica split behind the stable Service)")
+    return found
+
+
+def _start_route(client, options, system, entry, images, weight, route, running):
+    """``(bodies, report, RouteStep, route entry)`` of a routed start, checked before anything is written."""
+    request = rt.route_request(route, entry["namespace"])
+    if running is not None and (running.get("name"), running.get("namespace")) != (request["name"],
+                                                                                   request["namespace"]):
+        raise SlipwayError(f"the running canary of {system} routes through {rt.label(running)}; start it again "
+                           "with that route to re-weight it, or abort it first")
+    resource = route_resource(client, options)
+    step = RouteStep(client, options, resource, request, desired=None)
+    live = client.get(step.path, ok_missing=True)
+    if live is None:
+        raise missing_route(request, options.context)
+    routed = set(rt.routed_services(rt.rules_before(live, system), request["namespace"]))
+    deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
+    bodies, report, canaries = plan_canary(entry, images, weight, system,
+                                           _live_replicas(client, entry["namespace"], deployments), routed=routed)
+
+    def desired(current):
+        return rt.started_route(current, system, canaries, weight, request["header"], request)
+    desired(live)  # every problem with the route is raised here, before the first write
+    step.desired = desired
+    step.canary_services = set(canaries.values())
+    recorded = {"name": request["name"], "namespace": request["namespace"], "weight": weight,
+                "header": request["header"], "services": canaries}
+    return bodies, report, step, recorded
+
+
+def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None, route=None):
+    """Start (or re-weight), promote or abort the canary of ``system``; returns the delivery result + ``canary``.
+
+    ``route`` (start only): ``{name, namespace?, header?: {name, value}}``, the HTTPRoute that splits the traffic
+    by weight (and header); without it the split is replica-proportional behind the stable Service.
+    """
     if action not in ACTIONS:
         raise SlipwayError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
     record = _current(client, options)
@@ -173,23 +445,45 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
     if system not in systems:
         raise SlipwayError(f"system {system} is not in the current release ({record['revision']}) of "
                            f"{options.context}: {', '.join(sorted(systems)) or 'none'}")
+    running = (systems.get(name) or {}).get("route")
+    step, route_entry, route_report = None, None, None
     if action == "start":
         if not images or weight is None:
             raise SlipwayError("a canary start needs images (image name -> reference) and weight")
+        if name in systems and bool(running) != bool(route):
+            raise SlipwayError(f"the running canary of {system} splits the traffic "
+                               f"{'through ' + rt.label(running) if running else 'by replicas'}; start it again the "
+                               "same way to re-weight it, or abort it first to change how it is split")
         entry = _stored(client, options, record, [system])[system]
-        deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
-        bodies, report = plan_canary(entry, images, weight, system,
-                                     _live_replicas(client, entry["namespace"], deployments))
+        if route:
+            bodies, report, step, route_entry = _start_route(client, options, system, entry, images, weight, route,
+                                                             running)
+            route_report = dict(route_entry)
+        else:
+            deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
+            bodies, report = plan_canary(entry, images, weight, system,
+                                         _live_replicas(client, entry["namespace"], deployments))[:2]
         full = new_images(entry, images, system)[1]
         raw = [raw_system(name, dict(entry, objects=bodies, images=full, depends_on=[system]),
                           f"canary of {system}")]
         story = {"kind": "canary", "system": system, "weight": weight, "images": dict(images), "split": report,
                  "summary": f"canary of {system} at {weight}%"}
+        if route_entry:
+            story["route"] = route_entry
         drop = ()
     else:
         if name not in systems:
             raise SlipwayError(f"system {system} has no canary in the current release ({record['revision']}) "
                                f"of {options.context}; nothing to {action}")
+        if route:
+            raise SlipwayError(f"route is for start only; {action} uses the route the canary of {system} was "
+                               "started with (recorded in the journal)")
+        if running:
+            step = RouteStep(client, options, route_resource(client, options), running,
+                             desired=functools.partial(rt.restored_route, system=system), restore=True,
+                             canary_services=(running.get("services") or {}).values())
+            step.assess()  # a missing saved state is refused here, before the first write
+            route_report = {"name": running["name"], "namespace": running["namespace"], "restored": True}
         stored = _stored(client, options, record, [system, name] if action == "promote" else [])
         empty = raw_system(name, dict(systems[name], objects=[], depends_on=[system]), f"{action} of the canary")
         raw, report, drop = [empty], [], (name,)
@@ -205,10 +499,14 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
             report = [{"images": promoted}]
         story = {"kind": f"canary-{action}", "system": system,
                  "summary": f"canary of {system} {'promoted' if action == 'promote' else 'aborted'}"}
+        if route_report:
+            story["route"] = route_report
     if reason:
         story["reason"] = reason
         story["summary"] += f": {reason}"
-    runner = functools.partial(ReleaseRun, action=story, drop=drop)
+    runner = functools.partial(CanaryRun, action=story, drop=drop, route=step, canary_name=name,
+                               route_entry=route_entry)
     result = deliver(client, raw, options, progress=progress, runner=runner)
-    result["canary"] = {"system": system, "action": action, "canary_system": name, "split": report}
+    result["canary"] = {"system": system, "action": action, "canary_system": name, "split": report,
+                        "route": route_report}
     return result

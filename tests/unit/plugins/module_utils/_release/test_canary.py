@@ -60,9 +60,9 @@ def test_the_canary_copies_the_stable_deployment_with_its_own_selector_and_image
 
 
 def test_plan_uses_live_replicas_and_finds_the_routing_service():
-    bodies, report = c.plan_canary(entry(stable(replicas=3), svc(), svc("other", {"app": "other"})),
-                                   {"web": NEW}, 10, "web", {"web": 9})
-    assert [b["metadata"]["name"] for b in bodies] == ["web-canary"]
+    bodies, report, canaries = c.plan_canary(entry(stable(replicas=3), svc(), svc("other", {"app": "other"})),
+                                             {"web": NEW}, 10, "web", {"web": 9})
+    assert [b["metadata"]["name"] for b in bodies] == ["web-canary"] and canaries == {}
     assert report == [{"deployment": "web", "canary": "web-canary", "stable_replicas": 9, "canary_replicas": 1,
                        "weight": 10.0, "services": ["web"]}]
 
