@@ -18,6 +18,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ from fixtures.deliver.support import (
 )
 from test_deliver_lock import ONCE, lease_holder
 from test_deliver_reliability import context, ns  # noqa: F401 - fixtures: a namespace and a context of the test's
+from test_image_pipeline import RUN as IMAGE_RUN
+from test_image_pipeline import docker, engine, playbook, registry_get, registry_tags, service, task_result  # noqa: F401
 from test_rollback_reliability import journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -346,14 +349,15 @@ def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
         kill(stack_dir, component)
     finally:
         stack_up()
+    # The next delivery starts as soon as the stack is back, whether the interrupted one is still running or not:
+    # it must wait for that one's Lease (renewed, released, or expired), never run beside it.
+    after = run(stack_dir, [system("app", ns, configmap("settings", value="after"), uses_config("web", "settings"))],
+                context, holder="run after the restart", lock_timeout=300)[0]
     out, err = victim.communicate(timeout=600)
     assert "Traceback" not in err, err
     interrupted = json.loads(out.strip().splitlines()[-1])
     if interrupted.get("failed"):
         assert interrupted["msg"] and "Traceback" not in interrupted["msg"]
-
-    after = run(stack_dir, [system("app", ns, configmap("settings", value="after"), uses_config("web", "settings"))],
-                context, holder="run after the restart", lock_timeout=120)[0]
     assert after["changed"] and after["recorded"]
     records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
     holders = [(r["revision"], r["actor"]["holder"], r["outcome"]) for r in records]
@@ -363,3 +367,47 @@ def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
     assert json.loads(kubectl("get", "configmap", "settings", "-n", ns, "-o", "json").stdout)["data"] == {
         "value": "after"}
     assert lease_holder(kubectl, context) is None
+
+
+# ----------------------------------------------------------------- disruptive: the registry down mid-build
+
+@pytest.mark.disruptive
+def test_a_registry_that_goes_down_mid_build_fails_the_push_naming_it_and_records_nothing(
+        stack_dir, engine, tmp_path):  # noqa: F811 - engine is the imported fixture
+    root = tmp_path / "eco"
+    name = f"it-{IMAGE_RUN}-regdown"
+    marker = uuid.uuid4().hex
+    folder = service(root, name)
+    # A build step that runs long enough to stop the registry under it: its lookup (registry up) is over, its
+    # push has not started. The marker finds the step's container.
+    (folder / "Dockerfile").write_text(f"FROM slipway/busybox:stable\nRUN sleep 5 # {marker}\n"
+                                       "COPY app.sh /app/app.sh\nUSER 10001\nCMD [\"sh\", \"/app/app.sh\"]\n")
+    building = {}
+
+    def build():
+        building["run"] = playbook(engine, "build", tmp_path, [name], root)
+    builder = threading.Thread(target=build, daemon=True)
+    builder.start()
+    try:
+        wait_for(lambda: marker in docker(engine, "ps", "--no-trunc", "--format", "{{.Command}}").stdout
+                 or not builder.is_alive(), "the build step running")
+        assert builder.is_alive(), building["run"].stdout[-3000:]
+        kill(stack_dir, "registry")
+        builder.join(timeout=900)
+    finally:
+        stack_up()
+    down = building["run"]
+    assert down.returncode != 0
+    failure = task_result(down, name_part="Build and push")
+    assert f"docker push of 127.0.0.1:5001/{name}:" in failure["msg"], failure["msg"]
+    assert "Traceback" not in down.stdout + down.stderr
+    assert not (tmp_path / "reports" / "images-local.json").exists()  # nothing recorded for delivery
+    assert registry_tags(engine, name) == []  # nor half-pushed: the registry, back, has no tag for it
+
+    again = playbook(engine, "build", tmp_path, [name], root)
+    assert again.returncode == 0, again.stdout[-3000:]
+    references = json.loads((tmp_path / "reports" / "images-local.json").read_text())
+    tags = registry_tags(engine, name)
+    assert len(tags) == 1
+    _status, headers, _body = registry_get(engine, f"/v2/{name}/manifests/{tags[0]}", "HEAD")
+    assert references[name] == f"127.0.0.1:5001/{name}@{headers['Docker-Content-Digest']}"
