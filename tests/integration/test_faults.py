@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -125,11 +126,10 @@ class TokenIdentity:
     def revoke(self, bound_to, token):
         """Delete the token's Secret and wait until the API server rejects the token (it caches successes)."""
         self.kubectl("delete", "secret", bound_to, "-n", self.namespace)
-        done = threading.Event()
         for _attempt in range(600):
             if rejected(self.stack_dir, token):
                 return
-            done.wait(0.1)
+            time.sleep(0.1)
         pytest.fail(f"the API server still accepts the token bound to the deleted Secret {bound_to}")
 
     def client(self):
@@ -188,12 +188,11 @@ def test_a_token_revoked_mid_run_is_refreshed_from_the_token_file_and_the_delive
     def rotate_when_rejected():
         # The token agent is late: the file still holds the revoked token when the engine is turned away, and
         # the new one arrives only after that (a rotation written before the 401 would prove nothing).
-        seen = threading.Event()
         for _attempt in range(1200):
             if client.unauthorized:
                 identity.write(token_b)
                 return
-            seen.wait(0.05)
+            time.sleep(0.05)
     agent = threading.Thread(target=rotate_when_rejected, daemon=True)
 
     def revoke_a():
@@ -319,13 +318,12 @@ def kill(stack_dir, component):
 
 
 def wait_for(predicate, what, victim=None):
-    done = threading.Event()
     for _attempt in range(1200):
         if predicate():
             return
         if victim is not None and victim.poll() is not None:
             pytest.fail(f"the delivery ended before {what}: {victim.stdout.read()} {victim.stderr.read()}")
-        done.wait(0.1)
+        time.sleep(0.1)
     pytest.fail(f"never saw {what}")
 
 
