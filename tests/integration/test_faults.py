@@ -9,6 +9,7 @@ engine says about itself. Tests marked ``disruptive`` kill a component every oth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,6 +39,8 @@ from fixtures.deliver.support import (
     unique,
 )
 from test_deliver_lock import ONCE, lease_holder
+from test_deliver_playbook import playbook as deliver_playbook
+from test_deliver_playbook import setup  # noqa: F401 - fixture: an inventory of the test's own for deliver.yml
 from test_deliver_reliability import context, ns  # noqa: F401 - fixtures: a namespace and a context of the test's
 from test_image_pipeline import RUN as IMAGE_RUN
 from test_image_pipeline import docker, engine, playbook, registry_get, registry_tags, service, task_result  # noqa: F401
@@ -72,38 +75,47 @@ def assert_journal_matches_the_cluster(stack_dir, delivery_context, kubectl):
 SERVICE_ACCOUNT = "slipway-token-deployer"
 
 
-@pytest.fixture
-def token_identity(stack_dir, kubectl, ns, tmp_path):  # noqa: F811 - ns is the imported fixture
-    """A ServiceAccount with the deployer's rights, and a kubeconfig that reads its bearer token from a file.
+@contextlib.contextmanager
+def service_account_identity(stack_dir, kubectl, namespace, folder):
+    """A ServiceAccount with the deployer's rights in ``namespace``, and a kubeconfig (in ``folder``) that reads its
+    bearer token from a file.
 
     Tokens come from the TokenRequest API bound to a Secret each: deleting the Secret revokes the token, as an
     expired or rotated-away token is revoked on a real cluster.
     """
     binding = unique("slipway-token-deployer")
-    subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}]
+    subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}]
     admin = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}
     objects = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": ns}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": namespace}},
         # the same rights as the deployer user (hack/stack.py): cluster-wide reads, admin where it delivers
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": binding},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "slipway:deployer"},
          "subjects": subject},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": binding, "namespace": ns}, "roleRef": admin, "subjects": subject},
+         "metadata": {"name": binding, "namespace": namespace}, "roleRef": admin, "subjects": subject},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
          "metadata": {"name": binding, "namespace": "slipway-system"}, "roleRef": admin, "subjects": subject},
     ]
     kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig = folder / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "token",
         "clusters": [{"name": "stack", "cluster": {"server": API_URL,
                                                    "certificate-authority": str(stack_dir / "pki" / "ca.crt")}}],
         "users": [{"name": "sa", "user": {"tokenFile": "token"}}],  # relative to the kubeconfig, as kubectl reads it
         "contexts": [{"name": "token", "context": {"cluster": "stack", "user": "sa"}}]}))
-    yield TokenIdentity(stack_dir, kubectl, ns, kubeconfig, tmp_path / "token")
-    kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
-    kubectl("delete", "rolebinding", binding, "-n", "slipway-system", "--ignore-not-found", check=False)
+    try:
+        yield TokenIdentity(stack_dir, kubectl, namespace, kubeconfig, folder / "token")
+    finally:
+        kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
+        kubectl("delete", "rolebinding", binding, "-n", "slipway-system", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def token_identity(stack_dir, kubectl, ns, tmp_path):  # noqa: F811 - ns is the imported fixture
+    with service_account_identity(stack_dir, kubectl, ns, tmp_path) as identity:
+        yield identity
 
 
 class TokenIdentity:
@@ -251,6 +263,25 @@ def test_a_token_revoked_for_good_fails_cleanly_and_the_next_delivery_repairs_it
     records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
     assert [(r["revision"], r["actor"]["holder"]) for r in records] == [(1, "repairing run")]
     assert lease_holder(kubectl, context) is None
+
+
+def test_a_revoked_token_fails_the_playbook_with_a_clean_unauthorized_and_never_shows_it(
+        stack_dir, setup, kubectl):  # noqa: F811 - setup is the imported fixture
+    with service_account_identity(stack_dir, kubectl, setup["namespace"], setup["tmp"]) as identity:
+        token = identity.issue("token-a")
+        identity.write(token)
+        identity.revoke("token-a", token)
+        # the kubeconfig's token file instead of the inventory's client certificate
+        failed = deliver_playbook(setup, "-vvv", "-e", f"slipway_kube_kubeconfig={identity.kubeconfig}",
+                                  "-e", "slipway_kube_client_cert=", "-e", "slipway_kube_client_key=",
+                                  token="SENTINEL-unused")
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "401 Unauthorized" in output and f"rejected the token in the token file {identity.token_file}" in output
+    assert "Traceback" not in output
+    assert token not in output and token.split(".")[1] not in output
+    assert kubectl("get", "configmap", "alpha-config", "-n", setup["namespace"], check=False).returncode != 0
+    assert journal(stack_dir, setup["context"]) == []
 
 
 # ----------------------------------------------------------------------------- R13: five deliveries at once
