@@ -103,8 +103,11 @@ options:
         type: str
         required: true
       namespace:
-        description: The HTTPRoute's namespace; the system's namespace by default. Its backendRefs must name the
-          stable Service in that same namespace.
+        description:
+          - The HTTPRoute's namespace; the system's namespace by default.
+          - A route in another namespace (a shared gateway namespace) names the stable Service with C(namespace) on
+            its backendRef; the canary's backendRef gets the same namespace, so a ReferenceGrant that lists Services
+            by name must also list C(<service>-canary).
         type: str
       header:
         description: Requests carrying this header with exactly this value always go to the canary.

@@ -266,7 +266,7 @@ def test_check_mode_predicts_the_route_and_writes_nothing(stack_dir, ns, context
                      check_mode=True, diff=True)
     assert predicted["changed"] and predicted["writes"] == 0
     route_row = next(o for o in predicted["objects"] if o["kind"] == "HTTPRoute")
-    assert ".rules[0].backendRefs" in " ".join(route_row["fields"])
+    assert ".spec.rules[0].backendRefs" in route_row["fields"]
     route_diff = next(d for d in predicted["diff"] if d["before_header"].startswith("HTTPRoute"))
     assert [r["weight"] for r in route_diff["after"]["spec"]["rules"][0]["backendRefs"]] == [80, 20]
     assert resource_versions(kubectl, ns, "deployments,services,httproutes") == before
@@ -379,3 +379,26 @@ def test_the_playbook_takes_the_route_the_context_declares_and_promote_restores_
     canary_playbook(context, "-e", "slipway_canary_action=promote", "-e", declared)
     assert route_of(kubectl, ns)["spec"] == before["spec"]
     assert [r["action"]["kind"] for r in journal(stack_dir, context)[1:]] == ["canary", "canary-promote"]
+
+
+def test_a_route_in_a_shared_gateway_namespace_is_weighted_and_restored(stack_dir, ns, context, kubectl):
+    gateway_ns = grant_namespace(kubectl, unique("t-gateway"))
+    try:
+        run(stack_dir, web(ns, 3), context)
+        shared = httproute()
+        shared["metadata"]["namespace"] = gateway_ns
+        shared["spec"]["rules"] = [{"backendRefs": [{"name": "web", "namespace": ns, "port": 80}]}]
+        kubectl("apply", "-f", "-", input=json.dumps(shared))
+        before = json.loads(kubectl("get", "httproute", "shop", "-n", gateway_ns, "-o", "json").stdout)
+        step(stack_dir, context, "start", route={"name": "shop", "namespace": gateway_ns}, images={"web": NEW},
+             weight=10)
+        refs = json.loads(kubectl("get", "httproute", "shop", "-n", gateway_ns, "-o", "json").stdout)[
+            "spec"]["rules"][0]["backendRefs"]
+        assert [(r["name"], r["namespace"], r["weight"]) for r in refs] == [("web", ns, 90), ("web-canary", ns, 10)]
+        assert live(kubectl, "service", ns, "web-canary")  # the canary Service lives beside the stable one
+        step(stack_dir, context, "abort")
+        after = json.loads(kubectl("get", "httproute", "shop", "-n", gateway_ns, "-o", "json").stdout)
+        assert after["spec"] == before["spec"] and after["metadata"].get("annotations") == \
+            before["metadata"].get("annotations")
+    finally:
+        kubectl("delete", "namespace", gateway_ns, "--wait=false", check=False)

@@ -265,7 +265,7 @@ class RouteStep:
         self.body = self.desired(self.live)
         if self.body is None and self.restore:
             still = set(rt.routed_services((self.live.get("spec") or {}).get("rules") or [],
-                                           self.route["namespace"])) & self.canary_services
+                                           self.route)) & self.canary_services
             if still:
                 raise SlipwayError(f"{rt.label(self.route)} still sends traffic to {', '.join(sorted(still))} but "
                                    f"carries no saved rules (annotation {rt.ROUTE_ANNOTATION} removed?); nothing was "
@@ -286,9 +286,16 @@ class RouteStep:
         """Server-side dry-run of the write (the same predicate decides in check mode and in a real run)."""
         if not self.changed:
             return self
-        predicted = self._put(self.body, dry_run=True)
+        try:
+            predicted = self._put(self.body, dry_run=True)
+        except SlipwayError as exc:
+            said = exc.details.get("api_message") or exc.msg
+            raise SlipwayError(f"{rt.label(self.route)}: the API server refused the canary's change to it in a "
+                               f"server-side dry-run; nothing was written: {said}",
+                               **{k: v for k, v in exc.details.items() if k in ("status", "reason", "causes", "hint")}
+                               ) from None
         self.fields = rt.route_fields(self.live, predicted)
-        self.diff = minimal_diff(_route_part(self.live), _route_part(predicted))
+        self.diff = minimal_diff(rt.route_part(self.live), rt.route_part(predicted))
         return self
 
     def write(self):
@@ -327,11 +334,6 @@ class RouteStep:
     def report(self, system):
         return {"system": system, "kind": rt.ROUTE_KIND, "name": self.route["name"],
                 "namespace": self.route["namespace"], "action": "update", "fields": self.fields[:20]}
-
-
-def _route_part(body):
-    return {"metadata": {"annotations": ((body or {}).get("metadata") or {}).get("annotations") or {}},
-            "spec": {"rules": ((body or {}).get("spec") or {}).get("rules") or []}}
 
 
 class CanaryRun(ReleaseRun):
@@ -416,7 +418,7 @@ def _start_route(client, options, system, entry, images, weight, route, running)
     live = client.get(step.path, ok_missing=True)
     if live is None:
         raise missing_route(request, options.context)
-    routed = set(rt.routed_services(rt.rules_before(live, system), request["namespace"]))
+    routed = set(rt.routed_services(rt.rules_before(live, system), request))
     deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
     bodies, report, canaries = plan_canary(entry, images, weight, system,
                                            _live_replicas(client, entry["namespace"], deployments), routed=routed)
@@ -479,7 +481,8 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
             raise SlipwayError(f"route is for start only; {action} uses the route the canary of {system} was "
                                "started with (recorded in the journal)")
         if running:
-            step = RouteStep(client, options, route_resource(client, options), running,
+            where = dict(running, services_namespace=systems[name]["namespace"])
+            step = RouteStep(client, options, route_resource(client, options), where,
                              desired=functools.partial(rt.restored_route, system=system), restore=True,
                              canary_services=(running.get("services") or {}).values())
             step.assess()  # a missing saved state is refused here, before the first write

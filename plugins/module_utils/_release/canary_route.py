@@ -35,7 +35,11 @@ ROUTE_KEYS = ("name", "namespace", "header")
 
 
 def route_request(route, namespace):
-    """The module's ``route`` option, checked: ``{name, namespace, header: {name, value} | None}``."""
+    """The module's ``route`` option, checked: ``{name, namespace, header: {name, value} | None}``.
+
+    ``namespace`` is the system's: the route's by default, and where its stable (and canary) Services live, so a
+    route in a shared gateway namespace may send to them with a ``namespace`` on its backendRefs.
+    """
     if not isinstance(route, dict):
         raise SlipwayError(f"route must be a mapping with name (and optionally namespace and header), not {route!r}")
     unknown = sorted(set(route) - set(ROUTE_KEYS))
@@ -52,18 +56,19 @@ def route_request(route, namespace):
         if not 1 <= len(str(header["value"])) <= 4096:
             raise SlipwayError("route.header.value must be 1 to 4096 characters")
         header = {"name": str(header["name"]), "value": str(header["value"])}
-    return {"name": route["name"], "namespace": route.get("namespace") or namespace, "header": header}
+    return {"name": route["name"], "namespace": route.get("namespace") or namespace, "header": header,
+            "services_namespace": namespace}
 
 
 def label(route):
     return f"{ROUTE_KIND} {route['namespace']}/{route['name']}"
 
 
-def service_name(ref, route_namespace):
-    """The Service a backendRef sends to when it is a core Service in the route's namespace, else ``None``."""
+def service_name(ref, route):
+    """The Service a backendRef sends to when it is a core Service in the system's namespace, else ``None``."""
     if ref.get("group", "") != "" or ref.get("kind", "Service") != "Service":
         return None
-    if ref.get("namespace", route_namespace) != route_namespace:
+    if ref.get("namespace", route["namespace"]) != route.get("services_namespace", route["namespace"]):
         return None
     return ref.get("name")
 
@@ -99,10 +104,10 @@ def rules_before(route, system):
     return copy.deepcopy(kept["rules"])
 
 
-def routed_services(rules, namespace):
-    """Names of the Services the rules send traffic to (core Services of the route's namespace)."""
+def routed_services(rules, route):
+    """Names of the Services the rules send traffic to (core Services of the system's namespace)."""
     return sorted({name for rule in rules for ref in rule.get("backendRefs") or []
-                   for name in [service_name(ref, namespace)] if name})
+                   for name in [service_name(ref, route)] if name})
 
 
 def _canary_ref(ref, canary, weight):
@@ -111,19 +116,19 @@ def _canary_ref(ref, canary, weight):
     return found
 
 
-def _weighted(rule, canaries, weight, namespace, where):
+def _weighted(rule, canaries, weight, route, where):
     """The rule's backendRefs with each stable Service's share split ``100 - weight`` / ``weight``."""
     refs = rule.get("backendRefs") or []
     if len(refs) == 1 and refs[0].get("weight", 1):
         return [dict(copy.deepcopy(refs[0]), weight=100 - weight),
-                _canary_ref(refs[0], canaries[service_name(refs[0], namespace)], weight)]
+                _canary_ref(refs[0], canaries[service_name(refs[0], route)], weight)]
     out = []
     for ref in refs:
         share = ref.get("weight", 1)
         if share * 100 > MAX_WEIGHT:
             raise SlipwayError(f"{where}: backend {ref.get('name')} has weight {share}; scaled by 100 for the canary "
                                f"it would pass the Gateway API's limit of {MAX_WEIGHT}")
-        stable = service_name(ref, namespace)
+        stable = service_name(ref, route)
         if stable in canaries and share:
             out.append(dict(copy.deepcopy(ref), weight=share * (100 - weight)))
             out.append(_canary_ref(ref, canaries[stable], share * weight))
@@ -132,7 +137,7 @@ def _weighted(rule, canaries, weight, namespace, where):
     return out
 
 
-def _header_rule(rule, canaries, header, namespace, where):
+def _header_rule(rule, canaries, header, route, where):
     """A copy of the rule for requests carrying the header, sent to the canary only."""
     found = copy.deepcopy(rule)
     matches = found.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]
@@ -142,9 +147,9 @@ def _header_rule(rule, canaries, header, namespace, where):
             raise SlipwayError(f"{where} already matches header {header['name']}; choose another canary header")
         headers.append({"type": "Exact", "name": header["name"], "value": header["value"]})
     found["matches"] = matches
-    found["backendRefs"] = [_canary_ref(ref, canaries[service_name(ref, namespace)], 1)
+    found["backendRefs"] = [_canary_ref(ref, canaries[service_name(ref, route)], 1)
                             for ref in rule.get("backendRefs") or []
-                            if service_name(ref, namespace) in canaries and ref.get("weight", 1)]
+                            if service_name(ref, route) in canaries and ref.get("weight", 1)]
     if found.get("name"):
         found["name"] = f"{found['name']}-canary"[:253]
     return found
@@ -154,19 +159,18 @@ def canary_rules(rules, canaries, weight, header, route):
     """The rules with the canary in them; ``canaries``: ``{stable Service: canary Service}``."""
     if not 0 <= weight < 100 or (weight == 0 and not header):
         raise SlipwayError(f"weight must be between 1 and 99 (0 only with a header), not {weight}")
-    namespace = route["namespace"]
     out = []
     for index, rule in enumerate(rules):
-        stable = [ref for ref in rule.get("backendRefs") or [] if service_name(ref, namespace) in canaries]
+        stable = [ref for ref in rule.get("backendRefs") or [] if service_name(ref, route) in canaries]
         if not stable:
             out.append(copy.deepcopy(rule))
             continue
         where = f"{label(route)} rule {index + 1}"
-        weighted = dict(copy.deepcopy(rule), backendRefs=_weighted(rule, canaries, weight, namespace, where)) \
+        weighted = dict(copy.deepcopy(rule), backendRefs=_weighted(rule, canaries, weight, route, where)) \
             if weight else copy.deepcopy(rule)
         out.append(weighted)
         if header:
-            routed = _header_rule(rule, canaries, header, namespace, where)
+            routed = _header_rule(rule, canaries, header, route, where)
             if routed["backendRefs"]:  # a stable backend of weight 0 gets no traffic, so no header rule either
                 out.append(routed)
     return out
@@ -175,7 +179,7 @@ def canary_rules(rules, canaries, weight, header, route):
 def started_route(live, system, canaries, weight, header, route):
     """The route body for a canary ``start`` (from the rules before the canary, so a re-weight is exact)."""
     before = rules_before(live, system)
-    routed = routed_services(before, route["namespace"])
+    routed = routed_services(before, route)
     if not set(routed) & set(canaries):
         raise SlipwayError(f"{label(route)} sends no traffic to a stable Service of system {system} "
                            f"({', '.join(sorted(canaries)) or 'none selects the changed Deployment'}); its backends: "
@@ -209,12 +213,15 @@ def _writable(live):
     return body
 
 
+def route_part(body):
+    """The parts of a route the canary writes: its annotations and its rules."""
+    return {"metadata": {"annotations": ((body or {}).get("metadata") or {}).get("annotations") or {}},
+            "spec": {"rules": ((body or {}).get("spec") or {}).get("rules") or []}}
+
+
 def route_fields(live, desired):
-    """The paths a write of ``desired`` changes (rules and annotations: the only parts the canary writes)."""
-    def part(body):
-        return {"annotations": ((body or {}).get("metadata") or {}).get("annotations") or {},
-                "rules": ((body or {}).get("spec") or {}).get("rules") or []}
-    return changed_paths(part(live), part(desired))
+    """The paths a write of ``desired`` changes (``.spec.rules...``, ``.metadata.annotations...``)."""
+    return changed_paths(route_part(live), route_part(desired))
 
 
 def without_manager(managed_fields, manager=ROUTE_MANAGER):

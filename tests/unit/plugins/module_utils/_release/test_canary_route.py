@@ -100,6 +100,15 @@ def test_a_reweight_starts_again_from_the_saved_rules_and_restore_gives_them_bac
     assert rt.restored_route(live, "web") is None  # no canary on the route: nothing to restore
 
 
+def test_a_route_in_a_shared_gateway_namespace_sends_to_the_systems_namespace():
+    request = rt.route_request({"name": "shop", "namespace": "gateway"}, "shop")
+    live = route(rule(ref("web", namespace="shop")), rule(ref("web")))  # the second is gateway/web: not ours
+    body = rt.started_route(live, "web", CANARIES, 10, None, request)
+    assert weights(body) == [("web", 90), ("web-canary", 10)]
+    assert body["spec"]["rules"][0]["backendRefs"][1]["namespace"] == "shop"  # beside the stable Service
+    assert body["spec"]["rules"][1] == live["spec"]["rules"][1]
+
+
 def test_another_systems_canary_or_a_broken_annotation_is_refused():
     live = route(rule(ref("web")))
     other = rt.started_route(live, "api", {"web": "web-canary"}, 10, None, ROUTE)
@@ -131,7 +140,8 @@ def test_header_clashes_and_weight_overflow_are_refused():
 
 
 def test_route_requests_are_checked():
-    assert rt.route_request({"name": "shop"}, "shop") == {"name": "shop", "namespace": "shop", "header": None}
+    assert rt.route_request({"name": "shop"}, "shop") == {"name": "shop", "namespace": "shop", "header": None,
+                                                          "services_namespace": "shop"}
     assert rt.route_request({"name": "r", "namespace": "gw", "header": HEADER}, "shop")["header"] == HEADER
     for bad, message in (({}, "needs name"), ({"name": "r", "weight": 3}, "unknown key"),
                          ({"name": "r", "header": {"name": "X"}}, "exactly name and value"),
@@ -279,3 +289,22 @@ def test_the_restore_hands_the_fields_back_and_a_missing_saved_state_is_refused(
         step.assess()
     del client.store[PATH]
     assert step.assess().changed is False  # the route is gone: nothing sends traffic to the canary
+
+
+def test_a_refused_dry_run_names_the_route_and_writes_nothing():
+    class Forbidden(FakeClient):
+        def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False):
+            if method == "PUT":
+                self._fail(method, path, 403, "Forbidden", 'httproutes "shop" is forbidden')
+            return super().request(method, path, body=body, query=query, content_type=content_type,
+                                   ok_missing=ok_missing)
+
+    client = Forbidden()
+    client._save(PATH, route(rule(ref("web"))))
+    step = c.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
+                       desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
+    with pytest.raises(SlipwayError, match=r"HTTPRoute shop/shop: the API server refused the canary's change to it "
+                                           r"in a server-side dry-run; nothing was written: .*forbidden") as refused:
+        step.assess().predict()
+    assert refused.value.details["status"] == 403 and "RBAC" in refused.value.details["hint"]
+    assert client.writes == 0
