@@ -28,11 +28,11 @@ except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
 
 APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # After a 401, how long a token agent (kubelet, vault agent, a CI step) gets to finish writing the rotated token
 # to the token file before the request is retried with it (R9: refresh and retry once, else a clean Unauthorized).
 TOKEN_ROTATION_GRACE = 5.0
-MERGE_PATCH = "application/merge-patch+json"
-WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
 def api_error(method, path, status, body, dry_run=False):

@@ -161,6 +161,19 @@ def test_a_rejected_static_token_is_not_retried_and_not_shown(server):
     assert "S3NTINEL" not in json.dumps(err.value.to_result())
 
 
+@pytest.mark.parametrize(("credentials", "named"), [
+    ({"cert_file": "/pki/deployer.crt", "key_file": "/pki/deployer.key"},
+     "the API server rejected the client certificate (from options); check client_cert/client_key"),
+    ({}, "no credentials were sent (from options); give a client certificate"),
+])
+def test_a_rejected_identity_is_named_with_what_to_do(server, credentials, named):
+    Handler.rotate_to = None
+    with pytest.raises(SlipwayError) as err:
+        KubeClient(Connection(server=server.server, **credentials)).get("/api/v1/namespaces/x/configmaps/a")
+    assert err.value.msg.startswith("GET /api/v1/namespaces/x/configmaps/a: 401 Unauthorized: " + named)
+    assert len(Handler.seen) == 1  # nothing to refresh: not retried
+
+
 def test_connection_refused_is_named():
     with pytest.raises(SlipwayError, match="cannot reach the Kubernetes API at http://127.0.0.1:1: connection refused"):
         KubeClient(Connection(server="http://127.0.0.1:1", request_timeout=2)).get("/version")
