@@ -433,6 +433,61 @@ def _start_route(client, options, system, entry, images, weight, route, running)
     return bodies, report, step, recorded
 
 
+def _start_plan(client, options, record, system, images, weight, route):
+    """``(raw systems, split report, RouteStep or None, route entry or None)`` of a ``start``."""
+    if not images or weight is None:
+        raise SlipwayError("a canary start needs images (image name -> reference) and weight")
+    name = canary_system(system)
+    systems = record.get("systems") or {}
+    running = (systems.get(name) or {}).get("route")
+    if name in systems and bool(running) != bool(route):
+        raise SlipwayError(f"the running canary of {system} splits the traffic "
+                           f"{'through ' + rt.label(running) if running else 'by replicas'}; start it again the "
+                           "same way to re-weight it, or abort it first to change how it is split")
+    entry = _stored(client, options, record, [system])[system]
+    step = route_entry = None
+    if route:
+        bodies, report, step, route_entry = _start_route(client, options, system, entry, images, weight, route,
+                                                         running)
+    else:
+        deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
+        bodies, report = plan_canary(entry, images, weight, system,
+                                     _live_replicas(client, entry["namespace"], deployments))[:2]
+    full = new_images(entry, images, system)[1]
+    raw = [raw_system(name, dict(entry, objects=bodies, images=full, depends_on=[system]), f"canary of {system}")]
+    return raw, report, step, route_entry
+
+
+def _end_plan(client, options, record, system, action):
+    """``(raw systems, report, RouteStep or None, route report or None)`` of a ``promote`` or ``abort``."""
+    name = canary_system(system)
+    systems = record.get("systems") or {}
+    if name not in systems:
+        raise SlipwayError(f"system {system} has no canary in the current release ({record['revision']}) "
+                           f"of {options.context}; nothing to {action}")
+    running = systems[name].get("route")
+    step = route_report = None
+    if running:
+        where = dict(running, services_namespace=systems[name]["namespace"])
+        step = RouteStep(client, options, route_resource(client, options), where,
+                         desired=functools.partial(rt.restored_route, system=system), restore=True,
+                         canary_services=(running.get("services") or {}).values())
+        step.assess()  # a missing saved state is refused here, before the first write
+        route_report = {"name": running["name"], "namespace": running["namespace"], "restored": True}
+    empty = raw_system(name, dict(systems[name], objects=[], depends_on=[system]), f"{action} of the canary")
+    if action == "abort":
+        return [empty], [], step, route_report
+    stored = _stored(client, options, record, [system, name])
+    stable, canary_entry = stored[system], stored[name]
+    promoted = {k: v for k, v in canary_entry["images"].items() if stable["images"].get(k) != v}
+    swaps, full = new_images(stable, promoted, system)
+    objects = copy.deepcopy(stable["objects"])
+    for body in objects:
+        swap_images(body, swaps)
+    raw = [raw_system(system, dict(stable, objects=objects, images=full), f"promoted canary of {system}"), empty]
+    return raw, [{"images": promoted}], step, route_report
+
+
 def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None, route=None):
     """Start (or re-weight), promote or abort the canary of ``system``; returns the delivery result + ``canary``.
 
@@ -447,63 +502,21 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
     if system not in systems:
         raise SlipwayError(f"system {system} is not in the current release ({record['revision']}) of "
                            f"{options.context}: {', '.join(sorted(systems)) or 'none'}")
-    running = (systems.get(name) or {}).get("route")
-    step, route_entry, route_report = None, None, None
     if action == "start":
-        if not images or weight is None:
-            raise SlipwayError("a canary start needs images (image name -> reference) and weight")
-        if name in systems and bool(running) != bool(route):
-            raise SlipwayError(f"the running canary of {system} splits the traffic "
-                               f"{'through ' + rt.label(running) if running else 'by replicas'}; start it again the "
-                               "same way to re-weight it, or abort it first to change how it is split")
-        entry = _stored(client, options, record, [system])[system]
-        if route:
-            bodies, report, step, route_entry = _start_route(client, options, system, entry, images, weight, route,
-                                                             running)
-            route_report = dict(route_entry)
-        else:
-            deployments = [o["metadata"]["name"] for o in entry["objects"] if o.get("kind") == "Deployment"]
-            bodies, report = plan_canary(entry, images, weight, system,
-                                         _live_replicas(client, entry["namespace"], deployments))[:2]
-        full = new_images(entry, images, system)[1]
-        raw = [raw_system(name, dict(entry, objects=bodies, images=full, depends_on=[system]),
-                          f"canary of {system}")]
+        raw, report, step, route_entry = _start_plan(client, options, record, system, images, weight, route)
+        route_report, drop = (dict(route_entry) if route_entry else None), ()
         story = {"kind": "canary", "system": system, "weight": weight, "images": dict(images), "split": report,
                  "summary": f"canary of {system} at {weight}%"}
-        if route_entry:
-            story["route"] = route_entry
-        drop = ()
     else:
-        if name not in systems:
-            raise SlipwayError(f"system {system} has no canary in the current release ({record['revision']}) "
-                               f"of {options.context}; nothing to {action}")
         if route:
             raise SlipwayError(f"route is for start only; {action} uses the route the canary of {system} was "
                                "started with (recorded in the journal)")
-        if running:
-            where = dict(running, services_namespace=systems[name]["namespace"])
-            step = RouteStep(client, options, route_resource(client, options), where,
-                             desired=functools.partial(rt.restored_route, system=system), restore=True,
-                             canary_services=(running.get("services") or {}).values())
-            step.assess()  # a missing saved state is refused here, before the first write
-            route_report = {"name": running["name"], "namespace": running["namespace"], "restored": True}
-        stored = _stored(client, options, record, [system, name] if action == "promote" else [])
-        empty = raw_system(name, dict(systems[name], objects=[], depends_on=[system]), f"{action} of the canary")
-        raw, report, drop = [empty], [], (name,)
-        if action == "promote":
-            stable, canary_entry = stored[system], stored[name]
-            promoted = {k: v for k, v in canary_entry["images"].items() if stable["images"].get(k) != v}
-            swaps, full = new_images(stable, promoted, system)
-            objects = copy.deepcopy(stable["objects"])
-            for body in objects:
-                swap_images(body, swaps)
-            promoted_story = f"promoted canary of {system}"
-            raw.insert(0, raw_system(system, dict(stable, objects=objects, images=full), promoted_story))
-            report = [{"images": promoted}]
+        raw, report, step, route_report = _end_plan(client, options, record, system, action)
+        route_entry, drop = None, (name,)
         story = {"kind": f"canary-{action}", "system": system,
                  "summary": f"canary of {system} {'promoted' if action == 'promote' else 'aborted'}"}
-        if route_report:
-            story["route"] = route_report
+    if route_report:
+        story["route"] = route_report
     if reason:
         story["reason"] = reason
         story["summary"] += f": {reason}"
