@@ -5,6 +5,10 @@
 A holder killed with ``kill -9`` stops renewing; once ``leaseDurationSeconds`` pass without a renewal the next
 delivery takes the Lease over. Expiry is judged on the server's renewTime and, to be safe against clock
 skew, also on how long this process has seen the Lease unchanged.
+
+A renewal that fails because the API did not answer (a restart, a timeout) is retried every second until the
+Lease would expire: a blip does not cost the lock. Only another holder, or a silence as long as the Lease's
+duration, does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime, timezone
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
 NAMESPACE = "slipway-system"
+RENEW_RETRY = 1.0  # seconds between renewals after one failed
 
 
 def lease_name(context):
@@ -63,6 +68,7 @@ class Lease:
         self.waited = 0.0
         self.took_over = None
         self._current = None
+        self._renewed = None  # monotonic time of the last write the server accepted
         self._stop = threading.Event()
         self._thread = None
         self._write_lock = threading.Lock()
@@ -102,6 +108,7 @@ class Lease:
         if previous and previous != self.holder:
             self.took_over = previous
         self.held = True
+        self._renewed = self.monotonic()
         return True
 
     def take(self, lease):
@@ -139,29 +146,60 @@ class Lease:
                 self.sleep(min(1.0, max(0.05, timeout - (self.monotonic() - start))))
             lease = self.peek()
 
+    @property
+    def renew_interval(self):
+        return max(0.5, self.duration / 3.0)
+
     def _renew_loop(self):
-        interval = max(0.5, self.duration / 3.0)
-        while not self._stop.wait(interval):
-            try:
-                self.renew()
-            except SlipwayError as exc:
-                self.lost = exc.msg
+        pause = self.renew_interval
+        while not self._stop.wait(pause):
+            pause = self.keep_renewing()
+            if pause is None:
                 return
+
+    def keep_renewing(self):
+        """Renew once; return the seconds until the next renewal, or ``None`` once the lock is lost (``lost``).
+
+        A failure to reach the API is retried soon, until the Lease has gone unrenewed for its whole duration:
+        from then on another delivery may take it over, so this one must stop (``check`` raises).
+        """
+        try:
+            self.renew()
+        except SlipwayError as exc:
+            if not self.held:  # another holder has it
+                self.lost = exc.msg
+                return None
+            silent = self.monotonic() - self._renewed
+            if silent >= self.duration:
+                self.lost = (f"lost the lock of context {self.context}: it could not be renewed for {silent:.0f}s "
+                             f"(the lease duration is {self.duration}s): {exc.msg}")
+                return None
+            return min(RENEW_RETRY, self.renew_interval)
+        return self.renew_interval
 
     def renew(self):
         with self._write_lock:
             if not self.held:
                 return
-            body = dict(self._current)
-            body["spec"] = dict(body["spec"], renewTime=micro_time(self.clock()))
             try:
-                self._current = self.client.request("PUT", self.path, body=body)
+                self._current = self._put_renewed(self._current)
             except SlipwayError as exc:
-                if exc.details.get("status") == 409:
+                if exc.details.get("status") != 409:
+                    raise  # the API did not answer: the caller retries
+                # A conflict: someone else wrote the Lease, or our own last renewal was applied and its answer
+                # lost. In the second case the Lease is still ours: carry on from what the server has.
+                found = self.peek()
+                if ((found or {}).get("spec") or {}).get("holderIdentity") != self.holder:
                     self.held = False
                     raise SlipwayError(f"lost the lock of context {self.context}: another delivery took it over "
                                        "(was this delivery paused longer than the lease duration?)") from None
-                raise
+                self._current = self._put_renewed(found)
+            self._renewed = self.monotonic()
+
+    def _put_renewed(self, lease):
+        body = dict(lease)
+        body["spec"] = dict(body["spec"], renewTime=micro_time(self.clock()))
+        return self.client.request("PUT", self.path, body=body)
 
     def check(self):
         if self.lost:

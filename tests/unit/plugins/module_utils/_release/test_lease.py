@@ -83,3 +83,59 @@ def test_renewal_after_a_takeover_reports_the_lock_lost():
     slow, _fast = take_over(client, clock, "slow", "fast")
     with pytest.raises(SlipwayError, match="lost the lock"):
         slow.renew()
+
+
+def unreachable_for(client, renewals):
+    """The next ``renewals`` Lease updates fail as if the API server were restarting."""
+    send, left = client.request, [renewals]
+
+    def request(method, path, *args, **kwargs):
+        if method == "PUT" and "/leases/" in path and left[0] > 0:
+            left[0] -= 1
+            raise SlipwayError("cannot reach the Kubernetes API at https://127.0.0.1:6443: connection refused")
+        return send(method, path, *args, **kwargs)
+    client.request = request
+
+
+def held_lease(duration=9):
+    client, clock = FakeClient(), Clock()
+    lease = make(client, "ci-1", clock, duration=duration)
+    lease.take(None)
+    lease._stop.set()  # renewals are driven by the test, not by the background thread
+    return client, clock, lease
+
+
+def test_a_renewal_that_cannot_reach_the_api_is_retried_and_the_lock_kept():
+    client, clock, lease = held_lease()
+    unreachable_for(client, 2)
+    before = client.store[lease.path]["spec"]["renewTime"]
+    assert lease.keep_renewing() == lk.RENEW_RETRY  # soon again, not in a third of the duration
+    clock.now += 1
+    assert lease.keep_renewing() == lk.RENEW_RETRY
+    clock.now += 1
+    assert lease.keep_renewing() == lease.renew_interval == 3.0
+    assert lease.lost is None and lease.held
+    lease.check()
+    assert client.store[lease.path]["spec"]["renewTime"] > before
+
+
+def test_a_silence_as_long_as_the_lease_loses_the_lock():
+    client, clock, lease = held_lease(duration=9)
+    unreachable_for(client, 100)
+    pauses = []
+    while (pause := lease.keep_renewing()) is not None:
+        pauses.append(pause)
+        clock.now += pause
+    assert pauses == [1.0] * 9
+    with pytest.raises(SlipwayError, match=r"lost the lock of context local: it could not be renewed for 9s "
+                                           r"\(the lease duration is 9s\): cannot reach the Kubernetes API"):
+        lease.check()
+
+
+def test_a_renewal_whose_answer_was_lost_carries_on_from_the_server_s_lease():
+    client, clock, lease = held_lease()
+    stored = client.store[lease.path]
+    client._save(lease.path, stored)  # our own renewal applied, its answer never arrived: a newer resourceVersion
+    assert lease.keep_renewing() == lease.renew_interval
+    assert lease.held and lease.lost is None
+    assert client.store[lease.path]["spec"]["holderIdentity"] == "ci-1"
