@@ -94,6 +94,8 @@ options:
         gets the canary; it may be one of the system's own manifests or belong to someone else.
       - The context must serve C(gateway.networking.k8s.io/v1) HTTPRoute and have a gateway that implements it (the
         local stack has the CRDs but no gateway, so it proves the objects, not the traffic).
+      - The identity needs C(get), C(update) and C(patch) on C(httproutes.gateway.networking.k8s.io) in the route's
+        namespace.
       - A running canary keeps the way it was started; to switch between the replica split and a route, or to
         another route, abort it first.
     type: dict
