@@ -25,6 +25,14 @@ description:
     C(slipway.io/system) and C(slipway.io/context), and the annotation C(slipway.io/digest), a keyed HMAC of
     the applied manifest. Only objects with those labels are ever pruned.
   - A delivery that would change nothing makes no write at all (not even the lock) and records no revision.
+  - After a system's workloads are ready, the health gates its C(slipway.yml) declares under C(health) are checked
+    - an HTTP GET through the API server's service proxy (C(path), C(port) of the Service, optional C(service),
+    C(namespace), C(scheme), C(expect_status), C(body_contains)) or a C(command) (argv) run on the host running the
+    delivery; each takes C(attempts), C(delay), C(timeout). A failing gate fails the system like a rollout that does
+    not become ready. Gates run only for systems the delivery changes or whose last recorded result was not a
+    success (see C(docs/architecture.md)).
+  - Systems leave a context only when asked (O(retire), O(retire_absent)); their objects are deleted after every
+    delivered system is ready, and the release no longer lists them.
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
@@ -37,6 +45,7 @@ attributes:
         dry-run, so the prediction is the server's own. Nothing is written, not even the lock or the journal.
       - Objects in a namespace, or of a kind, that the same delivery creates cannot be dry-run before it exists;
         they are predicted as C(create).
+      - Health gates are not run in check mode; each system's row says C(health.state=not run).
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
       diff mode.
@@ -100,7 +109,9 @@ options:
     type: dict
     default: {}
   wait:
-    description: Wait for every workload (Deployments, StatefulSets, DaemonSets, Jobs, Pods) to be ready.
+    description:
+      - Wait for every workload (Deployments, StatefulSets, DaemonSets, Jobs, Pods) to be ready.
+      - With C(wait=false) health gates are not run.
     type: bool
     default: true
   wait_timeout:
@@ -150,7 +161,8 @@ options:
     type: path
   on_failure:
     description:
-      - What a delivery that fails after it started writing (a rollout that does not become ready) does.
+      - What a delivery that fails after it started writing (a rollout that does not become ready, or a health
+        gate that fails) does.
       - C(fail) leaves the context as the failed delivery left it (recorded with outcome C(failed)).
       - C(rollback) then rolls the delivered systems back to the previous good release with
         M(slipway.platform.rollback) (recorded as a release of its own) and fails with both stories in C(msg) and
@@ -159,6 +171,24 @@ options:
     type: str
     choices: [fail, rollback]
     default: fail
+  retire:
+    description:
+      - Systems to take out of the context. Every object Slipway applied for them is deleted (they are pruned like
+        objects a system no longer declares), after every system of O(systems) is ready; the release recorded no
+        longer lists them. Nothing is deleted if the delivery fails first.
+      - A system that is not in the context's current release is ignored, so retiring twice changes nothing.
+      - A system O(systems) delivers cannot be retired, nor one that a delivered system depends on.
+      - A rollback to a release that still had the system brings it back.
+    type: list
+    elements: str
+    default: []
+  retire_absent:
+    description:
+      - Retire every system recorded in the context's current release that O(systems) does not list, so the context
+        ends up running exactly O(systems). Use it when O(systems) is the context's whole list.
+      - When false, such systems keep running as recorded and are listed in RV(not_delivered).
+    type: bool
+    default: false
 notes:
   - Runs on the controller (or wherever the API is reachable); the connection options say how to reach it.
   - Secrets belong in C(Secret) objects; their values never enter the output, the journal or annotations.
@@ -181,6 +211,14 @@ EXAMPLES = r"""
     ca_cert: .stack/pki/ca.crt
     client_cert: .stack/pki/deployer.crt
     client_key: .stack/pki/deployer.key
+
+- name: Make the context run exactly these systems (retire the others it runs)
+  slipway.platform.deliver:
+    context: staging
+    systems: [backend, worker, frontend]
+    retire_absent: true
+    ecosystem_root: "{{ slipway_ecosystem_root }}"
+    kubeconfig: ~/.kube/staging
 
 - name: Predict a production delivery without changing anything
   slipway.platform.deliver:
@@ -209,7 +247,10 @@ summary:
   type: dict
   sample: {created: 3, updated: 1, unchanged: 20, pruned: 1}
 systems:
-  description: One row per delivered system.
+  description:
+    - One row per delivered (or retired) system.
+    - C(health) is null when the system declares no gate, else C({state, reason, gates}) with C(state) one of
+      C(passed), C(failed), C(skipped), C(not run) and C(gates) a list of C({gate, passed, attempts, seconds, reason}).
   returned: always
   type: list
   elements: dict
@@ -253,6 +294,17 @@ requests:
   type: int
 progress:
   description: The progress lines, in order.
+  returned: always
+  type: list
+  elements: str
+retired:
+  description: Systems this run took out of the context (or would, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [legacy-api]
+not_delivered:
+  description: Systems recorded in the context that this run neither delivered nor retired; they keep running.
   returned: always
   type: list
   elements: str

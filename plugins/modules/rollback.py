@@ -27,6 +27,8 @@ description:
     the list of the revisions available.
   - Workloads whose pod templates use a ConfigMap or Secret of the same delivery carry the annotation
     C(slipway.io/config-digest) (a keyed hash), so restoring the config also rolls the pods onto it.
+  - A rollback checks the health gates recorded with the release it restores, on the systems it changes; a system
+    retired since that release comes back.
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube

@@ -22,6 +22,7 @@ from fixtures.deliver.support import (
     grant_namespace,
     live,
     resource_versions,
+    roll_back,
     run,
     secret,
     service,
@@ -260,3 +261,78 @@ def test_a_crashing_workload_fails_the_delivery_with_the_reason_before_the_timeo
     assert time.monotonic() - start < 120
     assert "CrashLoopBackOff" in err.value.msg and "Deployment" in err.value.msg
     assert "restarts=4" in json.dumps(err.value.details)
+
+
+def names_of(kubectl, kind, namespace):
+    return set(kubectl("get", kind, "-n", namespace, "-o", "name").stdout.split())
+
+
+def test_a_system_left_out_keeps_running_until_it_is_retired(stack_dir, ns, context, kubectl):
+    kubectl("create", "configmap", "hand-made", "-n", ns, "--from-literal=a=1")
+    legacy = system("legacy", ns, configmap("legacy", a="1"), deployment("legacy"))
+    run(stack_dir, [system("api", ns, configmap("api", a="1")), legacy], context)
+    left_out = run(stack_dir, [system("api", ns, configmap("api", a="1"))], context)[0]
+    assert not left_out["changed"] and left_out["not_delivered"] == ["legacy"] and left_out["retired"] == []
+    assert "configmap/legacy" in names_of(kubectl, "configmaps", ns)
+
+    before = resource_versions(kubectl, ns)
+    predicted = run(stack_dir, [system("api", ns, configmap("api", a="1"))], context, check_mode=True,
+                    retire=("legacy",))[0]
+    assert predicted["changed"] and predicted["retired"] == ["legacy"]
+    assert sorted(predicted["pruned"]) == [f"ConfigMap {ns}/legacy", f"Deployment {ns}/legacy"]
+    assert resource_versions(kubectl, ns) == before  # check mode deletes nothing
+
+    retired = run(stack_dir, [system("api", ns, configmap("api", a="1"))], context, retire=("legacy",))[0]
+    assert retired["changed"] and retired["retired"] == ["legacy"] and retired["recorded"]
+    assert next(r for r in retired["systems"] if r["system"] == "legacy")["result"] == "retired"
+    assert retired["progress"][-1].startswith("legacy: retired (2 object(s) deleted)")  # after api was ready
+    assert {"configmap/api", "configmap/hand-made"} <= names_of(kubectl, "configmaps", ns)
+    assert "configmap/legacy" not in names_of(kubectl, "configmaps", ns)
+    assert "deployment.apps/legacy" not in names_of(kubectl, "deployments", ns)
+    client = client_for(stack_dir, "admin")
+    try:
+        last = Journal(client, context).records()[-1]
+    finally:
+        client.close()
+    assert sorted(last["systems"]) == ["api"] and last["retired"] == ["legacy"]
+
+    again = run(stack_dir, [system("api", ns, configmap("api", a="1"))], context, retire=("legacy",))[0]
+    assert not again["changed"] and again["writes"] == 0 and again["retired"] == []  # retiring twice: nothing
+    assert journal_revisions(stack_dir, context) == [1, 2]
+
+
+def test_retire_absent_makes_the_context_run_exactly_the_systems_delivered(stack_dir, ns, context, kubectl):
+    run(stack_dir, [system(name, ns, configmap(name, a="1")) for name in ("api", "old-a", "old-b")], context)
+    result = run(stack_dir, [system("api", ns, configmap("api", a="2"))], context, retire_absent=True)[0]
+    assert result["retired"] == ["old-a", "old-b"] and result["not_delivered"] == []
+    assert names_of(kubectl, "configmaps", ns) & {"configmap/old-a", "configmap/old-b"} == set()
+    assert "configmap/api" in names_of(kubectl, "configmaps", ns)
+
+
+def test_retiring_is_refused_before_any_write_when_it_would_break_something(stack_dir, ns, context, kubectl):
+    app = system("app", ns, configmap("app", a="1"), depends_on=["db"])
+    run(stack_dir, [system("db", ns, configmap("db", a="1")), app], context)
+    before = resource_versions(kubectl, ns)
+    with pytest.raises(SlipwayError, match="cannot retire what delivered systems depend on: app depends on db"):
+        run(stack_dir, [system("app", ns, configmap("app", a="2"), depends_on=["db"])], context, retire=("db",))
+    with pytest.raises(SlipwayError, match="both delivered and retired"):
+        run(stack_dir, [system("app", ns, configmap("app", a="2"))], context, retire=("app",))
+    assert resource_versions(kubectl, ns) == before
+    assert journal_revisions(stack_dir, context) == [1]
+
+
+def test_a_failed_delivery_retires_nothing_and_a_rollback_brings_a_retired_system_back(
+        stack_dir, ns, context, kubectl):
+    run(stack_dir, [system("api", ns, configmap("api", a="1")), system("legacy", ns, configmap("legacy", a="1"))],
+        context)
+    broken = [dict(system("api", ns, configmap("api", a="2")), health={"command": ["false"]})]  # its gate fails
+    with pytest.raises(SlipwayError) as failed:
+        run(stack_dir, broken, context, retire=("legacy",))
+    assert next(r for r in failed.value.details["systems"] if r["system"] == "legacy")["result"] == "skipped"
+    assert "configmap/legacy" in names_of(kubectl, "configmaps", ns)  # a failed delivery retires nothing
+
+    run(stack_dir, [system("api", ns, configmap("api", a="1"))], context, retire=("legacy",))
+    assert "configmap/legacy" not in names_of(kubectl, "configmaps", ns)
+    restored = roll_back(stack_dir, context, revision=1)
+    assert restored["rollback"]["to"] == 1
+    assert "configmap/legacy" in names_of(kubectl, "configmaps", ns)

@@ -25,6 +25,7 @@ from fixtures.deliver.support import (
     grant_namespace,
     live,
     resource_versions,
+    roll_back,
     run,
     secret,
     service,
@@ -36,7 +37,6 @@ assert ROOT  # fixtures.deliver.support has put the collection on sys.path
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import (  # noqa: E402
     deliver_or_roll_back,
-    rollback,
 )
 
 CONFIG_DIGEST = "slipway.io/config-digest"
@@ -57,17 +57,6 @@ def context(kubectl):
     for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
         kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
     kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
-
-
-def roll_back(stack_dir, context, identity="deployer", revision=None, systems=None, reason=None, **options):
-    options.setdefault("wait_timeout", 90)
-    options.setdefault("lock_duration", 10)
-    client = client_for(stack_dir, identity)
-    try:
-        return rollback(client, Options(context=context, **options), revision=revision, systems=systems,
-                        reason=reason)
-    finally:
-        client.close()
 
 
 def journal(stack_dir, context):

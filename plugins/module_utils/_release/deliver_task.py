@@ -38,6 +38,8 @@ DELIVER_SPEC = dict(
     confirmed=dict(type="bool", default=False),
     progress_file=dict(type="path"),
     on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
+    retire=dict(type="list", elements="str", default=[]),
+    retire_absent=dict(type="bool", default=False),
 )
 
 MIN_MASKED_LENGTH = 4  # shorter values would mask unrelated text everywhere (Ansible's own no_log rule)
@@ -82,6 +84,6 @@ def run_delivery(params, rendered, check_mode, diff, progress):
         wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], prune=params["prune"],
         force_conflicts=params["force_conflicts"], reclaim_managers=tuple(params["reclaim_managers"]),
         lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"], holder=params["holder"],
-        confirmed=params["confirmed"])
+        confirmed=params["confirmed"], retire=tuple(params["retire"]), retire_absent=params["retire_absent"])
     with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
         return deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"], progress=progress)

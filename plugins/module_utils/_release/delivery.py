@@ -71,6 +71,8 @@ class Options:
     holder: str | None = None
     journal_namespace: str = NAMESPACE
     confirmed: bool = False
+    retire: tuple = ()  # systems to take out of the context: their objects pruned, gone from the release
+    retire_absent: bool = False  # retire every recorded system this delivery does not deliver
 
 
 @dataclass
@@ -135,6 +137,8 @@ class Delivery:
         self.lease = None
         self.started = time.time()
         self.masked = set()
+        self.leaving = set()  # systems this run takes out of the release (retired, or absent from a rollback target)
+        self.not_delivered = []  # systems recorded in the context that this run neither delivers nor retires
         self.health_check = HealthCheck(client, options.context, masked=self.masked)  # sees masked as it fills
 
     def say(self, line):
@@ -149,6 +153,10 @@ class Delivery:
             raise SlipwayError("refusing to deliver to production without confirmation",
                                hint="pass -e slipway_production_confirmed=true (module option confirmed: true)")
         self.systems = build_systems(self.raw)
+        both = sorted(set(self.opts.retire) & {system.name for system in self.systems})
+        if both:
+            raise SlipwayError(f"system(s) {', '.join(both)} are both delivered and retired",
+                               hint="take them out of the systems to deliver, or out of retire")
         for system in self.systems:
             for desired in system.objects:
                 self.masked |= secret_values(desired.body)
@@ -166,7 +174,33 @@ class Delivery:
     def read_journal(self):
         self.records = Journal(self.client, self.opts.context, self.opts.journal_namespace).records()
         self.last = self.records[-1] if self.records else None
+        self.add_retired_systems()
         self.waves = dependency_order(self.systems, known_elsewhere=set((self.last or {}).get("systems") or {}))
+
+    def add_retired_systems(self):
+        """Systems to retire become empty systems (so their objects are pruned) that run after all the others.
+
+        Read under the Lease with the journal, so the systems recorded are those of the release this run follows.
+        Retiring a system that is not recorded (any more) is nothing to do: retiring twice is idempotent.
+        """
+        recorded = (self.last or {}).get("systems") or {}
+        delivered = [system.name for system in self.systems if system.name not in self.leaving]
+        absent = sorted(set(recorded) - set(delivered) - self.leaving)
+        retiring = absent if self.opts.retire_absent else sorted(set(self.opts.retire) & set(absent))
+        self.not_delivered = [name for name in absent if name not in retiring]
+        needed = {f"{system.name} depends on {dep}" for system in self.systems for dep in system.depends_on
+                  if dep in retiring}
+        if needed:
+            raise SlipwayError(f"cannot retire what delivered systems depend on: {'; '.join(sorted(needed))}",
+                               hint="retire the dependent systems too, or remove the dependency from their slipway.yml")
+        if not retiring:
+            return
+        empty = build_systems([{"name": name, "namespace": recorded[name].get("namespace"), "documents": []}
+                               for name in retiring])
+        for system in empty:
+            system.depends_on = list(delivered)  # the new versions are ready before the old systems go
+        self.systems.extend(empty)
+        self.leaving |= set(retiring)
 
     def plan(self):
         """Read the live state (one LIST per collection) and decide each object with the fast predicate."""
@@ -189,7 +223,7 @@ class Delivery:
                 desired = plan.desired
                 plan.live = lists[self._collection(desired.resource, desired.namespace)].get(desired.name)
                 assess(plan)
-            if self.opts.prune:
+            if self.opts.prune or system.name in self.leaving:
                 for (resource, _namespace), items in lists.items():
                     for live in items.values():
                         if owned_by(live, system.name, self.opts.context) and live_key(resource, live) not in declared:
@@ -353,8 +387,12 @@ class Delivery:
                 if self.applier.delete(resource, live, dry_run=False):
                     run.pruned.append(live_label(resource, live))
                     self.say(f"{run.system.name}: pruned {live_label(resource, live)}")
-            run.result = "changed" if run.changed else "ok"
-            self.say(f"{run.system.name}: ready ({run.result}, {time.monotonic() - start:.1f}s)")
+            if run.system.name in self.leaving:
+                run.result = "retired"
+                self.say(f"{run.system.name}: retired ({len(run.pruned)} object(s) deleted)")
+            else:
+                run.result = "changed" if run.changed else "ok"
+                self.say(f"{run.system.name}: ready ({run.result}, {time.monotonic() - start:.1f}s)")
         finally:
             run.seconds = round(time.monotonic() - start, 2)
 
@@ -397,8 +435,14 @@ class Delivery:
         systems = dict((self.last or {}).get("systems") or {})
         for name, previous in list(systems.items()):
             systems[name] = dict(previous, result="carried")
+        gone = []
         for system in self.systems:
             run = self.runs.get(system.name)
+            if system.name in self.leaving:
+                if dry or run.result == "retired":  # a retirement that did not run keeps its entry
+                    systems.pop(system.name, None)
+                    gone.append(system.name)
+                continue
             previous = ((self.last or {}).get("systems") or {}).get(system.name) or {}
             entry = {"namespace": system.namespace, "images": system.images, "git_sha": system.git_sha,
                      "manifest_digest": self.manifest_digest(system.name),
@@ -413,9 +457,12 @@ class Delivery:
             systems[system.name] = entry
         actor = {"holder": self.opts.holder, "user": getpass.getuser(), "host": socket.gethostname(),
                  "ci_job": next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)}
-        return {"context": self.opts.context, "outcome": outcome, "message": message,
-                "started_at": _iso(self.started), "finished_at": _iso(time.time()), "actor": actor,
-                "systems": systems, "summary": self.counts()}
+        record = {"context": self.opts.context, "outcome": outcome, "message": message,
+                  "started_at": _iso(self.started), "finished_at": _iso(time.time()), "actor": actor,
+                  "systems": systems, "summary": self.counts()}
+        if gone:
+            record["retired"] = sorted(gone)
+        return record
 
     def counts(self):
         counts = {"created": 0, "updated": 0, "unchanged": 0, "pruned": 0}
@@ -449,6 +496,8 @@ class Delivery:
             "drift": [dict(p.report(), drift=p.drift) for p in plans if p.drift],
             "conflicts_respected": [p.report() for p in plans if p.respected],
             "pruned": [live_label(r, live) for run in self.runs.values() for r, live in run.prune],
+            "retired": sorted(self.leaving & set(self.runs)),
+            "not_delivered": list(self.not_delivered),
             "writes": self.client.writes,
             "requests": self.client.requests,
             "progress": list(self.lines),
@@ -514,8 +563,8 @@ def deliver(client, raw_systems, options, progress=None, runner=None, lease=None
         run.read_journal()
         run.plan()
         run.predict()
-        for system_run in run.runs.values():
-            system_run.result = "changed" if system_run.changed else "ok"
+        for name, system_run in run.runs.items():
+            system_run.result = "retired" if name in run.leaving else "changed" if system_run.changed else "ok"
         result = run.result(changed=not run.nothing_to_do())
         if busy:
             result["warnings"] = [f"context {options.context} is being delivered by another run right now"]

@@ -45,12 +45,10 @@ class ReleaseRun(Delivery):
     def __init__(self, client, raw_systems, options, progress=None, action=None, drop=()):
         super().__init__(client, raw_systems, options, progress)
         self.action = dict(action or {})
-        self.drop = frozenset(drop)
+        self.leaving |= set(drop)
 
     def new_record(self, outcome, message, dry=False):
         record = super().new_record(outcome, message, dry=dry)
-        for name in self.drop:
-            record["systems"].pop(name, None)
         if self.action:
             record["action"] = dict(self.action, **{"from": (self.last or {}).get("revision")})
             story = self.action.get("summary") or self.action.get("kind", "")
@@ -126,7 +124,8 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
              "reason": reason or "", "summary": summary}
     runner = functools.partial(ReleaseRun, action=story, drop=dropped)
     try:
-        result = deliver(client, raw, replace(options, prune=True), progress=progress, runner=runner, lease=lease)
+        exact = replace(options, prune=True, retire=(), retire_absent=False)  # the target release, nothing more
+        result = deliver(client, raw, exact, progress=progress, runner=runner, lease=lease)
     except SlipwayError as exc:
         details = dict(exc.details, rollback={"to": target["revision"], "from": current["revision"]})
         raise SlipwayError(f"rollback of {options.context} to revision {target['revision']} failed: {exc.msg}",

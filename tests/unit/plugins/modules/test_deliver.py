@@ -135,3 +135,21 @@ def test_a_remote_task_ships_the_module_with_secret_values_in_their_no_log_optio
     assert sent["name"] == "slipway.platform.deliver" and "invocation" not in result
     assert "SENTINEL" not in json.dumps(sent["rendered"])
     assert "SENTINEL-unit-1234" in json.dumps(sent["secret_data"])
+
+
+def test_task_parameters_reach_the_engine_options(monkeypatch):
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible_collections.slipway.platform.plugins.module_utils._release import deliver_task, rollback
+
+    seen = {}
+    monkeypatch.setattr(rollback, "deliver_or_roll_back",
+                        lambda client, systems, options, on_failure, progress: seen.update(
+                            options=options, on_failure=on_failure) or {"changed": False})
+    params = ArgumentSpecValidator(deliver_task.DELIVER_SPEC).validate(
+        {"context": "unit", "systems": ["app"], "rendered": rendered(), "api_url": "https://127.0.0.1:1",
+         "retire": ["legacy"], "retire_absent": True, "on_failure": "rollback", "concurrency": 3}).validated_parameters
+    deliver_task.run_delivery(params, rendered(), True, True, print)
+    options = seen["options"]
+    assert (options.retire, options.retire_absent, options.concurrency, options.check_mode, options.diff) == \
+        (("legacy",), True, 3, True, True)
+    assert seen["on_failure"] == "rollback"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release import rollback as rb
-from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options, SystemRun
 from fake_kube import FakeClient
 
 SNAP = {"format": 1, "stored": {}, "parts": 0, "objects": 0, "secrets": 0}
@@ -83,16 +83,20 @@ def test_systems_added_after_the_target_are_emptied_and_dropped():
 
 
 def test_the_record_tells_the_story_and_drops_removed_systems():
-    run = rb.ReleaseRun(FakeClient(), [], Options(context="local"), action={"kind": "rollback", "to": 1,
-                                                                            "summary": "rollback to 1: why"},
-                        drop=["newcomer"])
+    emptied = {"name": "newcomer", "namespace": "shop", "documents": []}
+    run = rb.ReleaseRun(FakeClient(), [emptied], Options(context="local"),
+                        action={"kind": "rollback", "to": 1, "summary": "rollback to 1: why"}, drop=["newcomer"])
+    run.validate_locally()
+    run.runs = {"newcomer": SystemRun(system=run.systems[0], result="retired")}
     run.last = rec(2, app="b", newcomer="n")
     record = run.new_record("succeeded", "")
     assert record["action"] == {"kind": "rollback", "to": 1, "summary": "rollback to 1: why", "from": 2}
     assert record["message"] == "rollback to 1: why"
-    assert list(record["systems"]) == ["app"]
+    assert list(record["systems"]) == ["app"] and record["retired"] == ["newcomer"]
+    run.runs["newcomer"].result = "skipped"  # its objects were not pruned: it stays in the release
     failed = run.new_record("failed", "app: not ready")
     assert failed["message"] == "rollback to 1: why; failed: app: not ready"
+    assert sorted(failed["systems"]) == ["app", "newcomer"] and "retired" not in failed
 
 
 def recorded_failure(client, raw, options, progress=None, recover=None):
