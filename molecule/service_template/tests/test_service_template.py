@@ -40,7 +40,8 @@ def test_the_local_edit_was_kept(host):
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_system_description_names_the_service(host, kind):
     text = host.file(f"{root(kind)}/slipway.yml").content_string
-    assert f"name: demo-{kind}\n" in text and "health:" in text
+    assert f"name: demo-{kind}\n" in text and "\nport: " in text
+    assert ("health:" in text) == (kind != "worker")  # a worker has no Service to check through
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -484,7 +484,8 @@ def _end_plan(client, options, record, system, action):
     objects = copy.deepcopy(stable["objects"])
     for body in objects:
         swap_images(body, swaps)
-    raw = [raw_system(system, dict(stable, objects=objects, images=full), f"promoted canary of {system}"), empty]
+    promoted_entry = dict(stable, objects=objects, images=full, health=(systems.get(system) or {}).get("health"))
+    raw = [raw_system(system, promoted_entry, f"promoted canary of {system}"), empty]  # checked like its delivery
     return raw, [{"images": promoted}], step, route_report
 
 

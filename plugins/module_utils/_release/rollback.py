@@ -99,7 +99,7 @@ def rollback_systems(reader, target, current, systems=None):
                            hint=f"systems of the current release: {', '.join(sorted(in_current)) or 'none'}")
     stored = reader.release_objects(target, [n for n in wanted if n in in_target])
     source = f"snapshot of release {target['revision']}"
-    raw = [dict(raw_system(name, stored[name], source), health=in_target[name].get("health"))
+    raw = [raw_system(name, dict(stored[name], health=in_target[name].get("health")), source)
            for name in sorted(stored)]  # the gates the release was delivered with (none before they were recorded)
     dropped = sorted(n for n in wanted if n not in in_target)
     for name in dropped:

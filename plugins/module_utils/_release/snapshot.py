@@ -258,7 +258,7 @@ class SnapshotReader:
 def raw_system(name, entry, source):
     """A stored system in the shape ``deliver()`` takes (``rendered``), its documents being the stored objects."""
     return {"name": name, "namespace": entry["namespace"], "depends_on": list(entry.get("depends_on") or []),
-            "images": dict(entry.get("images") or {}), "git_sha": entry.get("git_sha"),
+            "images": dict(entry.get("images") or {}), "git_sha": entry.get("git_sha"), "health": entry.get("health"),
             "documents": [{"file": source, "index": i, "content": copy.deepcopy(obj)}
                           for i, obj in enumerate(entry.get("objects") or [])]}
 

@@ -129,6 +129,9 @@ def test_system_entries_keep_the_applied_bodies():
 def test_raw_system_is_what_deliver_takes():
     raw = s.raw_system("app", entry(cm("a", v="1")), "snapshot of release 3")
     assert raw["documents"] == [{"file": "snapshot of release 3", "index": 0, "content": cm("a", v="1")}]
+    assert raw["health"] is None
+    gates = [{"command": ["true"]}]
+    assert s.raw_system("app", dict(entry(), health=gates), "x")["health"] == gates  # restored with its gates
 
 
 # ----------------------------------------------------------------------------- config versioning
