@@ -176,8 +176,10 @@ class ActionModule(ActionBase):
         names = args.get("systems")
         if not root:
             raise AnsibleActionFail("ecosystem_root (slipway_ecosystem_root) is required to render the systems")
-        if not isinstance(names, list) or not names:
-            raise AnsibleActionFail("systems must be a non-empty list of system names (slipway_systems)")
+        emptying = bool(args.get("retire")) or str(args.get("retire_absent")).lower() in ("true", "yes", "1")
+        if not isinstance(names, list) or not (names or emptying):
+            raise AnsibleActionFail("systems must be a non-empty list of system names (slipway_systems), unless "
+                                    "the delivery only retires systems (retire, retire_absent)")
         images, tags = args.get("images") or {}, args.get("system_tags") or {}
         values = args.get("values") or {}
         sha = git_sha(root)  # the ecosystem repository's commit, recorded for every system

@@ -39,6 +39,7 @@ description:
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
+  - slipway.platform.release_run
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -59,12 +60,6 @@ attributes:
     details:
       - Starting the same canary with the same weight (and route) again changes nothing and records nothing.
 options:
-  context:
-    description:
-      - The delivery context (inventory) name, for example C(local), as for M(slipway.platform.deliver).
-      - The kubeconfig context is O(kube_context).
-    type: str
-    required: true
   system:
     description: The system whose canary this is; it must be in the context's current release.
     type: str
@@ -130,33 +125,6 @@ options:
     description: Wait for the canary (start) or the promoted system (promote) to be ready.
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds a system may take to become ready.
-    type: float
-    default: 300
-  concurrency:
-    description: How many API requests run at once.
-    type: int
-    default: 8
-  lock_timeout:
-    description: Seconds to wait for another delivery of the context to release its lock.
-    type: float
-    default: 120
-  lock_duration:
-    description: Seconds the lock outlives its last renewal.
-    type: int
-    default: 30
-  holder:
-    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
-    type: str
-  confirmed:
-    description: Must be true in the C(production) context.
-    type: bool
-    default: false
-  journal_namespace:
-    description: Namespace of the journal, the snapshots and the lock.
-    type: str
-    default: slipway-system
 notes:
   - A later M(slipway.platform.deliver) of the system rolls the stable Deployment to whatever it renders; promote
     records the canary's images in the journal, so update the context's image tags to keep them.
@@ -259,27 +227,19 @@ writes:
   type: int
 """
 
-import traceback  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
-
-try:
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
-    from ansible_collections.slipway.platform.plugins.module_utils._release.canary import canary
-    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - reported by main()
-    IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.slipway.platform.plugins.module_utils._release.run_args import (  # noqa: E402
+    RELEASE_RUN_SPEC,
+    release_client,
+    release_options,
+)
 
 
 def main():
     argument_spec = dict(
-        KUBE_CONNECTION_SPEC,
-        context=dict(type="str", required=True),
+        RELEASE_RUN_SPEC,
         system=dict(type="str", required=True),
         action=dict(type="str", choices=["start", "promote", "abort"], default="start"),
         images=dict(type="dict"),
@@ -293,32 +253,19 @@ def main():
             )),
         )),
         reason=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="float", default=300.0),
-        concurrency=dict(type="int", default=8),
-        lock_timeout=dict(type="float", default=120.0),
-        lock_duration=dict(type="int", default=30),
-        holder=dict(type="str"),
-        confirmed=dict(type="bool", default=False),
-        journal_namespace=dict(type="str", default="slipway-system"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("action", "start", ("images", "weight"))])
-    if IMPORT_ERROR:
-        module.fail_json(msg="slipway.platform.canary could not load its libraries (urllib3 is required)",
-                         exception=IMPORT_ERROR)
     params = module.params
-    if params["concurrency"] < 1 or params["lock_duration"] < 1:
-        module.fail_json(msg="concurrency and lock_duration must be at least 1")
-    options = Options(
-        context=params["context"], check_mode=module.check_mode, diff=module._diff, wait=params["wait"],
-        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], lock_timeout=params["lock_timeout"],
-        lock_duration=params["lock_duration"], holder=params["holder"], confirmed=params["confirmed"],
-        journal_namespace=params["journal_namespace"])
     try:
-        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+        from ansible_collections.slipway.platform.plugins.module_utils._release.canary import canary
+
+        options = release_options(params, module.check_mode, module._diff)
+        with release_client(params) as client:
             result = canary(client, options, params["system"], params["action"], images=params["images"],
                             weight=params["weight"], reason=params["reason"], route=params["route"])
+    except ImportError as exc:
+        module.fail_json(msg=f"slipway.platform.canary could not load its libraries (urllib3 is required): {exc}")
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
     module.exit_json(**result)

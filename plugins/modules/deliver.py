@@ -36,6 +36,7 @@ description:
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
+  - slipway.platform.release_run
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -62,10 +63,6 @@ attributes:
         one and its digest annotation matches; fields the server defaults never count as a change.
       - Redelivering the same release returns C(changed=false), makes zero writes and records no revision.
 options:
-  context:
-    description: The delivery context (inventory) name, for example C(local) or C(production).
-    type: str
-    required: true
   systems:
     description: Names of the systems to deliver; each is a folder under O(ecosystem_root) with a C(slipway.yml).
     type: list
@@ -114,14 +111,6 @@ options:
       - With C(wait=false) health gates are not run.
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds a system may take to become ready. Failures the API shows end the wait long before.
-    type: float
-    default: 300
-  concurrency:
-    description: How many API requests run at once.
-    type: int
-    default: 8
   prune:
     description: Delete objects an earlier release of a delivered system created that it no longer declares.
     type: bool
@@ -139,21 +128,6 @@ options:
     type: list
     elements: str
     default: [kubectl, k9s, Mozilla, OpenLens]
-  lock_timeout:
-    description: Seconds to wait for another delivery to the same context to release its lock.
-    type: float
-    default: 120
-  lock_duration:
-    description: Seconds the lock outlives its last renewal (it is renewed every third of that while delivering).
-    type: int
-    default: 30
-  holder:
-    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
-    type: str
-  confirmed:
-    description: Must be true to deliver to the C(production) context.
-    type: bool
-    default: false
   progress_file:
     description:
       - A file to which one line is appended per step while the delivery runs; the action plugin sets it and shows

@@ -32,6 +32,7 @@ description:
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
+  - slipway.platform.release_run
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -54,13 +55,6 @@ attributes:
       - A rollback killed half-way is completed by running it again (the killed run's Lease expires and is
         taken over).
 options:
-  context:
-    description:
-      - The delivery context (inventory) name whose journal is read, for example C(local), as for
-        M(slipway.platform.deliver).
-      - The kubeconfig context is O(kube_context).
-    type: str
-    required: true
   revision:
     description: The journal revision to restore. Default, the previous distinct succeeded release (see above).
     type: int
@@ -77,37 +71,10 @@ options:
     description: Wait for every restored workload to be ready (failing fast with the reason).
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds a system may take to become ready.
-    type: float
-    default: 300
-  concurrency:
-    description: How many API requests run at once.
-    type: int
-    default: 8
   force_conflicts:
     description: Take every conflicting field from its other owner (see M(slipway.platform.deliver)).
     type: bool
     default: false
-  lock_timeout:
-    description: Seconds to wait for another delivery or rollback of the context to release its lock.
-    type: float
-    default: 120
-  lock_duration:
-    description: Seconds the lock outlives its last renewal.
-    type: int
-    default: 30
-  holder:
-    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
-    type: str
-  confirmed:
-    description: Must be true to roll back the C(production) context.
-    type: bool
-    default: false
-  journal_namespace:
-    description: Namespace of the journal, the snapshots and the lock.
-    type: str
-    default: slipway-system
 notes:
   - Immutable fields (a Job's template, a selector) that differ between the releases fail the dry-run with the field
     named; nothing is written.
@@ -184,57 +151,35 @@ lock_taken_over_from:
   type: str
 """
 
-import traceback  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
-
-try:
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
-    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
-    from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import rollback
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - reported by main()
-    IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.slipway.platform.plugins.module_utils._release.run_args import (  # noqa: E402
+    RELEASE_RUN_SPEC,
+    release_client,
+    release_options,
+)
 
 
 def main():
     argument_spec = dict(
-        KUBE_CONNECTION_SPEC,
-        context=dict(type="str", required=True),
+        RELEASE_RUN_SPEC,
         revision=dict(type="int"),
         systems=dict(type="list", elements="str"),
         reason=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="float", default=300.0),
-        concurrency=dict(type="int", default=8),
         force_conflicts=dict(type="bool", default=False),
-        lock_timeout=dict(type="float", default=120.0),
-        lock_duration=dict(type="int", default=30),
-        holder=dict(type="str"),
-        confirmed=dict(type="bool", default=False),
-        journal_namespace=dict(type="str", default="slipway-system"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if IMPORT_ERROR:
-        module.fail_json(msg="slipway.platform.rollback could not load its libraries (urllib3 is required)",
-                         exception=IMPORT_ERROR)
     params = module.params
-    if params["concurrency"] < 1 or params["lock_duration"] < 1:
-        module.fail_json(msg="concurrency and lock_duration must be at least 1")
-    options = Options(
-        context=params["context"], check_mode=module.check_mode, diff=module._diff, wait=params["wait"],
-        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"],
-        force_conflicts=params["force_conflicts"], lock_timeout=params["lock_timeout"],
-        lock_duration=params["lock_duration"], holder=params["holder"], confirmed=params["confirmed"],
-        journal_namespace=params["journal_namespace"])
     try:
-        with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+        from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import rollback
+
+        options = release_options(params, module.check_mode, module._diff, force_conflicts=params["force_conflicts"])
+        with release_client(params) as client:
             result = rollback(client, options, revision=params["revision"], systems=params["systems"],
                               reason=params["reason"])
+    except ImportError as exc:
+        module.fail_json(msg=f"slipway.platform.rollback could not load its libraries (urllib3 is required): {exc}")
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())
     module.exit_json(**result)

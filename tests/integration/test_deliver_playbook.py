@@ -78,10 +78,10 @@ def setup(stack_dir, kubectl, tmp_path):
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def playbook(setup, *args, token):
+def playbook(setup, *args, token, book="deliver.yml"):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(setup["inventory"]),
-                           str(ROOT / "playbooks" / "deliver.yml"), "-e", f"alpha_token={token}", *args],
+                           str(ROOT / "playbooks" / book), "-e", f"alpha_token={token}", *args],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
@@ -136,3 +136,26 @@ def test_production_is_refused_without_confirmation(setup):
     result = playbook(setup, "-e", "slipway_context=production", token="x")
     assert result.returncode != 0
     assert "slipway_production_confirmed=true" in result.stdout
+
+
+def test_rollback_playbook_restores_a_release_and_retire_takes_a_system_out(setup, kubectl):
+    ns = setup["namespace"]
+    for word in ("one", "two"):
+        values = json.dumps({"slipway_system_values": {"alpha": {"greeting": word}}})
+        done = playbook(setup, "-e", values, token="t0ken-value")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    back = playbook(setup, "-e", "slipway_rollback_revision=1", "-e", "slipway_rollback_reason=test",
+                    token="unused", book="rollback.yml")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "rolled back from release 2 to 1 (recorded as revision 3)" in back.stdout
+    config = json.loads(kubectl("get", "configmap", "alpha-config", "-n", ns, "-o", "json").stdout)
+    assert config["data"]["greeting"] == "one"
+
+    nothing = playbook(setup, "-e", '{"slipway_systems": []}', token="t0ken-value")
+    assert nothing.returncode != 0 and "systems must be a non-empty list" in nothing.stdout
+    retired = playbook(setup, "-e", '{"slipway_systems": [], "slipway_retire": ["alpha"]}', token="t0ken-value")
+    assert retired.returncode == 0, retired.stdout + retired.stderr
+    assert "slipway: alpha: retired (3 object(s) deleted)" in retired.stdout
+    assert kubectl("get", "configmaps,secrets,deployments", "-n", ns, "-l", "slipway.io/system=alpha",
+                   "-o", "name").stdout.strip() == ""

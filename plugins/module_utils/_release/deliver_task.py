@@ -13,11 +13,14 @@ so that the module can say what to install instead of failing with a traceback.
 from __future__ import annotations
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC
+from ansible_collections.slipway.platform.plugins.module_utils._release.run_args import (
+    RELEASE_RUN_SPEC,
+    release_client,
+    release_options,
+)
 
 DELIVER_SPEC = dict(
-    KUBE_CONNECTION_SPEC,
-    context=dict(type="str", required=True),
+    RELEASE_RUN_SPEC,
     systems=dict(type="list", elements="str", required=True),
     ecosystem_root=dict(type="path"),
     images=dict(type="dict", default={}),
@@ -26,16 +29,9 @@ DELIVER_SPEC = dict(
     values=dict(type="dict", default={}),
     rendered=dict(type="list", elements="dict"),
     secret_data=dict(type="dict", default={}, no_log=True),
-    wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="float", default=300.0),
-    concurrency=dict(type="int", default=8),
     prune=dict(type="bool", default=True),
     force_conflicts=dict(type="bool", default=False),
     reclaim_managers=dict(type="list", elements="str", default=["kubectl", "k9s", "Mozilla", "OpenLens"]),
-    lock_timeout=dict(type="float", default=120.0),
-    lock_duration=dict(type="int", default=30),
-    holder=dict(type="str"),
-    confirmed=dict(type="bool", default=False),
     progress_file=dict(type="path"),
     on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
     retire=dict(type="list", elements="str", default=[]),
@@ -67,23 +63,16 @@ def prepared_systems(params):
     names = [system.get("name") for system in params["rendered"]]
     if sorted(names) != sorted(params["systems"]):
         raise SlipwayError(f"rendered systems {names} do not match systems {params['systems']}")
-    if params["concurrency"] < 1 or params["lock_duration"] < 1:
-        raise SlipwayError("concurrency and lock_duration must be at least 1")
     return merge_secrets(params["rendered"], params["secret_data"])
 
 
 def run_delivery(params, rendered, check_mode, diff, progress):
     """Deliver ``rendered`` (from :func:`prepared_systems`) as the validated ``params`` say; raises SlipwayError."""
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
-    from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
-    from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
     from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import deliver_or_roll_back
 
-    options = Options(
-        context=params["context"], check_mode=check_mode, diff=diff, wait=params["wait"],
-        wait_timeout=params["wait_timeout"], concurrency=params["concurrency"], prune=params["prune"],
-        force_conflicts=params["force_conflicts"], reclaim_managers=tuple(params["reclaim_managers"]),
-        lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"], holder=params["holder"],
-        confirmed=params["confirmed"], retire=tuple(params["retire"]), retire_absent=params["retire_absent"])
-    with KubeClient(load_connection(params), max_connections=params["concurrency"] + 4) as client:
+    options = release_options(params, check_mode, diff, prune=params["prune"],
+                              force_conflicts=params["force_conflicts"],
+                              reclaim_managers=tuple(params["reclaim_managers"]), retire=tuple(params["retire"]),
+                              retire_absent=params["retire_absent"])
+    with release_client(params) as client:
         return deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"], progress=progress)

@@ -1,0 +1,42 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options of every release run: deliver, rollback, canary (spec: ``_release/run_args.py``)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  context:
+    description: The delivery context (inventory) name, for example C(local) or C(production).
+    type: str
+    required: true
+  wait_timeout:
+    description: Seconds a system may take to become ready. Failures the API shows end the wait long before.
+    type: float
+    default: 300
+  concurrency:
+    description: How many API requests run at once.
+    type: int
+    default: 8
+  lock_timeout:
+    description: Seconds to wait for another run on the same context (delivery, rollback, canary) to release its lock.
+    type: float
+    default: 120
+  lock_duration:
+    description: Seconds the lock outlives its last renewal (it is renewed every third of that while running).
+    type: int
+    default: 30
+  holder:
+    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
+    type: str
+  confirmed:
+    description: Must be true to change the C(production) context.
+    type: bool
+    default: false
+  journal_namespace:
+    description: Namespace of the journal, the release snapshots and the lock.
+    type: str
+    default: slipway-system
+"""
