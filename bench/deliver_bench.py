@@ -69,6 +69,15 @@ def timed(func):
     return time.perf_counter() - start, value
 
 
+def clear_earlier_runs():
+    """Delete what an interrupted run left (its pods count against the simulated nodes' capacity) and wait."""
+    found = kubectl("get", "namespaces", "-o", "name").stdout.split()
+    leftovers = [name for name in found if name.startswith("namespace/bench-")]
+    if leftovers:
+        print(f"removing {len(leftovers)} namespace(s) an earlier run left", file=sys.stderr)
+        kubectl("delete", *leftovers, "--timeout=300s")
+
+
 def fresh_namespace(prefix):
     name = f"{prefix}-{uuid.uuid4().hex[:5]}"
     kubectl("create", "namespace", name)
@@ -172,6 +181,7 @@ def main():
                         help="apply only this many objects with kubernetes.core.k8s and extrapolate (0: all)")
     parser.add_argument("--keep", action="store_true", help="keep the namespaces")
     args = parser.parse_args()
+    clear_earlier_runs()
     tmp = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     namespaces = []
     try:

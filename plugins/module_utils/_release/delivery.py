@@ -295,7 +295,9 @@ class Delivery:
                     run.result, run.reason = "skipped", "namespaces/CRDs failed"
                 return {"namespaces and CRDs": exc.msg}
             with ThreadPoolExecutor(max_workers=max(1, self.opts.concurrency)) as requests, \
-                    ThreadPoolExecutor(max_workers=max(1, min(32, len(self.systems)))) as systems:
+                    ThreadPoolExecutor(max_workers=max(1, len(self.systems))) as systems:
+                # one thread per system: a system waiting for readiness never holds back a system that could start
+                # (API requests are bounded by the request pool, not by this one)
                 done, running = set(), {}
                 order = [name for wave in self.waves for name in wave]
                 while len(done) + len(failed) < len(order):
