@@ -3,8 +3,9 @@
 
 (a) Slipway cold delivery        -- ansible-playbook running slipway.platform.deliver (templates rendered
                                     on the controller), without and with waiting for readiness
-(b) Slipway redelivery           -- nothing changed: must make zero writes
-(c) kubectl apply --server-side  -- the same rendered objects, cold and again
+(b) Slipway redelivery           -- nothing changed: must make zero writes (median of --repeats runs, with the
+                                    default output; one more run, untimed, reports the writes)
+(c) kubectl apply --server-side  -- the same rendered objects, cold and again (again: median of --repeats)
 (d) kubernetes.core.k8s loop     -- one task per object (--k8s-limit runs a sample and extrapolates)
 
 Targets: (a) <= 1.0x (c cold); (b) zero writes and <= 0.5x (c again); (a) >= 20x faster than (d).
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,10 +109,12 @@ def rendered_objects(systems, namespace):
     return objects
 
 
-def ansible(book, env):
-    """Run a playbook; returns its JSON callback output (the project's settings, machine-readable output)."""
+def ansible(book, env, capture=True):
+    """Run a playbook; returns its JSON callback output, or None when not ``capture``d (plain default output,
+    as a user sees it, thrown away: what the timed repeats run)."""
     config = book.parent / "ansible.cfg"
-    config.write_text(f"[defaults]\ncollections_path = {STACK / 'collections'}\nstdout_callback = ansible.posix.json\n"
+    callback = "ansible.posix.json" if capture else "ansible.builtin.default"
+    config.write_text(f"[defaults]\ncollections_path = {STACK / 'collections'}\nstdout_callback = {callback}\n"
                       "retry_files_enabled = false\n")
     env = dict(env, ANSIBLE_CONFIG=str(config))
     done = subprocess.run([str(PLAYBOOK_BIN), "-i", "localhost,", str(book), "-e",
@@ -118,8 +122,15 @@ def ansible(book, env):
                           env=env)
     if done.returncode != 0:
         sys.exit(f"{book.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if not capture:
+        return None
     start = done.stdout.find("\n{\n") + 1 if not done.stdout.startswith("{") else 0  # after progress lines
     return json.loads(done.stdout[start:])
+
+
+def median_time(func, repeats):
+    """The median of ``repeats`` timed calls (for what can be repeated: redeliveries, a second kubectl apply)."""
+    return statistics.median(timed(func)[0] for _ in range(repeats))
 
 
 def rendered_systems(systems, namespace):
@@ -144,7 +155,7 @@ def engine(systems, context):
         return deliver(client, systems, Options(context=context, wait=False))
 
 
-def slipway_playbook(tmp, eco, namespace, systems, context, wait):
+def slipway_playbook(tmp, eco, namespace, systems, context, wait, capture=True):
     book = tmp / "deliver.yml"
     book.write_text(yaml.safe_dump([{
         "name": "bench", "hosts": "localhost", "connection": "local", "gather_facts": False,
@@ -153,8 +164,8 @@ def slipway_playbook(tmp, eco, namespace, systems, context, wait):
             "registry": "127.0.0.1:5001", "system_tags": {f"svc{i:03d}": "v1" for i in range(systems)},
             "kubeconfig": str(ADMIN), "wait": wait, "wait_timeout": 600, "concurrency": 8}}],
     }]))
-    output = ansible(book, dict(os.environ))
-    return output["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    output = ansible(book, dict(os.environ), capture)
+    return output["plays"][0]["tasks"][0]["hosts"]["localhost"] if capture else None
 
 
 def k8s_loop(tmp, objects, limit):
@@ -180,6 +191,8 @@ def main():
     parser.add_argument("--k8s-limit", type=int, default=0,
                         help="apply only this many objects with kubernetes.core.k8s and extrapolate (0: all)")
     parser.add_argument("--keep", action="store_true", help="keep the namespaces")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="repeatable measurements (redeliveries, kubectl again, the floor) give their median")
     args = parser.parse_args()
     clear_earlier_runs()
     tmp = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
@@ -194,13 +207,15 @@ def main():
         a_time, a_result = timed(lambda: slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False))
         rows.append(("(a) slipway cold, no wait", a_time,
                      f"writes={a_result['writes']} requests={a_result['requests']}"))
-        b_time, b_result = timed(lambda: slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False))
+        b_time = median_time(lambda: slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False,
+                                                      capture=False), args.repeats)
+        b_result = slipway_playbook(tmp, eco, ns_a, args.systems, context, wait=False)  # its counts, untimed
         rows.append(("(b) slipway redelivery", b_time,
                      f"writes={b_result['writes']} requests={b_result['requests']} changed={b_result['changed']}"))
         floor = tmp / "floor.yml"
         floor.write_text(yaml.safe_dump([{"name": "floor", "hosts": "localhost", "connection": "local",
                                           "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "-"}}]}]))
-        f_time, _ = timed(lambda: ansible(floor, dict(os.environ)))
+        f_time = median_time(lambda: ansible(floor, dict(os.environ), capture=False), args.repeats)
         rows.append(("(f) ansible-playbook itself: one debug task", f_time, "the floor every playbook run pays"))
         ns_w = fresh_namespace("bench-slipway-wait")
         namespaces.append(ns_w)
@@ -215,7 +230,8 @@ def main():
         e_cold, e_cold_result = timed(lambda: engine(engine_input, f"{context}e"))
         rows.append(("(a-engine) slipway engine cold, no wait", e_cold, f"writes={e_cold_result['writes']} "
                      f"requests={e_cold_result['requests']}"))
-        e_again, e_again_result = timed(lambda: engine(engine_input, f"{context}e"))
+        e_again = median_time(lambda: engine(engine_input, f"{context}e"), args.repeats)
+        e_again_result = engine(engine_input, f"{context}e")
         rows.append(("(b-engine) slipway engine redelivery", e_again, f"writes={e_again_result['writes']} "
                      f"requests={e_again_result['requests']}"))
 
@@ -225,7 +241,8 @@ def main():
         manifest.write_text(yaml.safe_dump_all(rendered_objects(args.systems, ns_c)))
         c_cold, _ = timed(lambda: kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)))
         rows.append(("(c) kubectl apply --server-side cold", c_cold, ""))
-        c_again, _ = timed(lambda: kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)))
+        c_again = median_time(lambda: kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)),
+                              args.repeats)
         rows.append(("(c) kubectl apply --server-side again", c_again, ""))
 
         ns_d = fresh_namespace("bench-k8s")

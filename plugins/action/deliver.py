@@ -120,11 +120,14 @@ class ActionModule(ActionBase):
             return {"failed": True, "msg": "; ".join(validated.error_messages)}
         params = validated.validated_parameters
         hidden = set(validated._no_log_values)  # pylint: disable=protected-access  # the spec's no_log values
+        from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import DetailLine
+
         lines_lock = threading.Lock()
 
         def progress(line):
             with lines_lock:  # the engine reports from several threads
-                display.display(f"  slipway: {line}")
+                show = display.v if isinstance(line, DetailLine) else display.display  # one line per object: -v
+                show(f"  slipway: {line}")
 
         try:
             rendered = prepared_systems(params)

@@ -55,6 +55,10 @@ CI_VARIABLES = ("CI_JOB_URL", "GITHUB_RUN_ID", "BUILD_URL", "CI_JOB_ID", "SLIPWA
 HEALTHY_RESULTS = ("ok", "changed", "carried")  # a system's recorded results that need no new health check
 
 
+class DetailLine(str):
+    """A progress line worth showing only when asked for more (``-v``): one per object written."""
+
+
 @dataclass
 class Options:
     context: str
@@ -341,7 +345,7 @@ class Delivery:
         for plan in plans:
             if plan.changed:
                 self.applier.apply(plan)
-                self.say(f"{plan.desired.system}: {plan.action} {plan.desired.label}")
+                self.say(DetailLine(f"{plan.desired.system}: {plan.action} {plan.desired.label}"))
         crds = [Target(key=p.desired.key, label=p.desired.label, resource=p.desired.resource, namespace=None,
                        name=p.desired.name) for p in plans if p.desired.kind == "CustomResourceDefinition"]
         if crds:
@@ -367,7 +371,7 @@ class Delivery:
                 plans = [p for p in run.plans if p.desired.key in keys and p.changed]
                 for plan in requests.map(self._apply, plans):
                     if plan.action != "unchanged":
-                        self.say(f"{run.system.name}: {plan.action} {plan.desired.label}")
+                        self.say(DetailLine(f"{run.system.name}: {plan.action} {plan.desired.label}"))
                 self.lease.check()
             if self.opts.wait:
                 targets = [Target(key=p.desired.key, label=p.desired.label, resource=p.desired.resource,
