@@ -22,6 +22,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize i
     redact_secret,
     remove_field,
     secret_to_data,
+    server_fields_hidden,
     strip_server_fields,
     subset_mismatches,
 )
@@ -99,7 +100,7 @@ def assess(plan):
     if plan.live is None:
         plan.action = "create"
         return plan
-    plan.mismatches = subset_mismatches(plan.body, comparable(plan.live))
+    plan.mismatches = subset_mismatches(plan.body, server_fields_hidden(plan.live))
     digest_path = ".metadata.annotations." + DIGEST_ANNOTATION
     live_digest = ((plan.live.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
     if not plan.mismatches:

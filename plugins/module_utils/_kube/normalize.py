@@ -72,12 +72,18 @@ def secret_values(obj):
 
 def strip_server_fields(obj):
     """A deep copy without status and server-owned metadata (what a comparison may look at)."""
-    obj = copy.deepcopy(obj)
-    obj.pop("status", None)
-    metadata = obj.get("metadata") or {}
-    for key in SERVER_METADATA:
-        metadata.pop(key, None)
-    return obj
+    return copy.deepcopy(server_fields_hidden(obj))
+
+
+def server_fields_hidden(obj):
+    """A shallow view of ``obj`` without status and server-owned metadata, sharing everything else with it.
+
+    For reading only (comparisons): copying each live object of a large context would cost more than comparing.
+    """
+    view = {key: value for key, value in obj.items() if key != "status"}
+    if isinstance(view.get("metadata"), dict):
+        view["metadata"] = {k: v for k, v in view["metadata"].items() if k not in SERVER_METADATA}
+    return view
 
 
 def _quantity(value):

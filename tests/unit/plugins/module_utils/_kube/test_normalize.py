@@ -85,6 +85,15 @@ def test_strip_server_fields_drops_status_and_server_metadata_only():
     assert live["metadata"]["resourceVersion"] == "7"  # the input is untouched
 
 
+def test_hiding_server_fields_leaves_the_live_object_as_it_was():
+    live = {"kind": "ConfigMap", "status": {"x": 1}, "data": {"a": "1"},
+            "metadata": {"name": "c", "resourceVersion": "7", "labels": {"l": "v"}}}
+    view = n.server_fields_hidden(live)
+    assert view == {"kind": "ConfigMap", "data": {"a": "1"}, "metadata": {"name": "c", "labels": {"l": "v"}}}
+    assert live["metadata"]["resourceVersion"] == "7" and live["status"] == {"x": 1}
+    assert n.strip_server_fields(live) == view and n.strip_server_fields(live)["data"] is not live["data"]
+
+
 def test_keyed_digest_depends_on_key_and_value_but_not_key_order():
     assert n.keyed_digest(KEY, {"a": 1, "b": 2}) == n.keyed_digest(KEY, {"b": 2, "a": 1})
     assert n.keyed_digest(KEY, {"a": 1}) != n.keyed_digest(KEY, {"a": 2})
