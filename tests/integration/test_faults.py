@@ -431,6 +431,7 @@ def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
     out, err = victim.communicate(timeout=600)
     assert "Traceback" not in err, err
     interrupted = json.loads(out.strip().splitlines()[-1])
+    print("the interrupted delivery:", interrupted.get("msg") or f"completed, revision {interrupted['revision']}")
     if interrupted.get("failed"):
         assert interrupted["msg"] and "Traceback" not in interrupted["msg"]
     assert after["changed"] and after["recorded"]

@@ -22,7 +22,14 @@ from ansible_collections.slipway.platform.plugins.module_utils._errors import Sl
 try:
     import urllib3
     from urllib3.exceptions import HTTPError as Urllib3Error
-    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError
+    from urllib3.exceptions import (
+        MaxRetryError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+        SSLError,
+        TimeoutError,
+    )
     HAS_URLLIB3 = True
 except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
@@ -146,6 +153,8 @@ class KubeClient:
                 if attempts > 0:
                     time.sleep(0.2)
                     continue
+                if isinstance(exc, ReadTimeoutError):
+                    raise self._unanswered(method, path, dry_run) from None
                 raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}",
                                    hint="is the cluster up and api_url right? (from "
                                         f"{self.conn.source})", request=f"{method} {path}") from None
@@ -197,6 +206,15 @@ class KubeClient:
             if self._monotonic() >= deadline:
                 return None
             self._sleep(0.1)
+
+    def _unanswered(self, method, path, dry_run):
+        """A request the API server accepted but did not answer in time: it is up, what it stands on may not be."""
+        hint = ("the API server accepted the connection but did not answer: its storage (etcd) may be down or "
+                "overloaded; if it is only slow, raise request_timeout")
+        if method in WRITE_METHODS and not dry_run:
+            hint += "; the write may still have been applied, and running again reconciles it"
+        return SlipwayError(f"{method} {path}: the Kubernetes API at {self.conn.server} did not answer within "
+                            f"{self.conn.request_timeout:g}s", hint=hint, request=f"{method} {path}")
 
     def _unauthorized(self, method, path, body, dry_run, retried):
         """A 401 as a :class:`SlipwayError` that says which credential was rejected and what to do about it."""

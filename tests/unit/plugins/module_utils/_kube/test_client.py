@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -42,6 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.path == "/stuck":  # an API server whose etcd is down: it accepts, then does not answer in time
+            time.sleep(1.0)
+            return None  # the client gave up long ago: answering would only break a closed pipe
         if self.rejected():
             return None
         if self.path.startswith("/api/v1/namespaces/x/configmaps/missing"):
@@ -49,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(200, {"kind": "ConfigMap", "metadata": {"name": "a"}})
 
     def do_POST(self):  # noqa: N802
+        if self.path == "/stuck":
+            time.sleep(1.0)
+            return None  # the client gave up long ago: answering would only break a closed pipe
         if self.rejected():
             return None
         length = int(self.headers.get("Content-Length") or 0)
@@ -172,6 +179,17 @@ def test_a_rejected_identity_is_named_with_what_to_do(server, credentials, named
         KubeClient(Connection(server=server.server, **credentials)).get("/api/v1/namespaces/x/configmaps/a")
     assert err.value.msg.startswith("GET /api/v1/namespaces/x/configmaps/a: 401 Unauthorized: " + named)
     assert len(Handler.seen) == 1  # nothing to refresh: not retried
+
+
+@pytest.mark.parametrize(("method", "write_note"), [("GET", False), ("POST", True)])
+def test_an_api_server_that_does_not_answer_in_time_is_named(server, method, write_note):
+    Handler.accepted = "stale"
+    conn = Connection(server=server.server, token_file=server.token_file, request_timeout=0.3)
+    with pytest.raises(SlipwayError) as err:
+        KubeClient(conn).request(method, "/stuck", body={} if method == "POST" else None)
+    assert err.value.msg == f"{method} /stuck: the Kubernetes API at {server.server} did not answer within 0.3s"
+    assert "its storage (etcd) may be down" in err.value.details["hint"]
+    assert ("the write may still have been applied" in err.value.details["hint"]) is write_note
 
 
 def test_connection_refused_is_named():
