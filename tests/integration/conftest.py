@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.deliver.support import grant_namespace, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +58,22 @@ def docker(stack):
         return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, input=input,
                               env=dict(os.environ, DOCKER_HOST=stack["DOCKER_HOST"]))
     return run
+
+
+@pytest.fixture
+def ns(request, kubectl):
+    """A namespace of the test's own in which the least-privilege deployer may write, like `shop`."""
+    area = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").split("_")[0]
+    namespace = grant_namespace(kubectl, unique(f"t-{area}"))
+    yield namespace
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def context(kubectl):
+    """A delivery context of the test's own; its journal, release snapshots and lock are removed afterwards."""
+    name = unique("t")
+    yield name
+    for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
+        kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
+    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)

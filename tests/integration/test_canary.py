@@ -39,23 +39,6 @@ STABLE, NEW = "127.0.0.1:5001/web:1", "127.0.0.1:5001/web:2"
 HEADER = {"name": "X-Canary", "value": "always"}
 
 
-@pytest.fixture
-def ns(kubectl):
-    namespace = grant_namespace(kubectl, unique("t-canary"))
-    yield namespace
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-@pytest.fixture
-def context(kubectl):
-    name = unique("t")
-    yield name
-    # forget the context: journal records, snapshot companions (ConfigMaps and Secrets) and the lock
-    for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
-        kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
-    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
-
-
 def step(stack_dir, context, action, route=None, **kwargs):
     options = {k: kwargs.pop(k) for k in ("check_mode", "diff") if k in kwargs}
     client = client_for(stack_dir)

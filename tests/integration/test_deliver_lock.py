@@ -16,7 +16,6 @@ from fixtures.deliver.support import (
     client_for,
     configmap,
     deployment,
-    grant_namespace,
     run,
     system,
     unique,
@@ -24,13 +23,6 @@ from fixtures.deliver.support import (
 
 HERE = Path(__file__).resolve().parent
 ONCE = HERE / "fixtures" / "deliver" / "deliver_once.py"
-
-
-@pytest.fixture
-def ns(kubectl):
-    namespace = grant_namespace(kubectl, unique("t-lock"))
-    yield namespace
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def lease_holder(kubectl, context):

@@ -19,7 +19,6 @@ from fixtures.deliver.support import (
     client_for,
     configmap,
     deployment,
-    grant_namespace,
     live,
     resource_versions,
     roll_back,
@@ -27,28 +26,7 @@ from fixtures.deliver.support import (
     secret,
     service,
     system,
-    unique,
 )
-
-
-@pytest.fixture
-def ns(kubectl):
-    namespace = grant_namespace(kubectl, unique("t-deliver"))
-    yield namespace
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-@pytest.fixture
-def context(kubectl):
-    """A delivery context of the test's own; its journal records and lock are removed afterwards."""
-    name = unique("t")
-    yield name
-    forget_context(kubectl, name)
-
-
-def forget_context(kubectl, name):
-    kubectl("delete", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={name}", check=False)
-    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
 
 
 def journal_revisions(stack_dir, context):

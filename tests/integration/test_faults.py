@@ -42,7 +42,6 @@ from fixtures.deliver.support import (
 from test_deliver_lock import ONCE, lease_holder
 from test_deliver_playbook import playbook as deliver_playbook
 from test_deliver_playbook import setup  # noqa: F401 - fixture: an inventory of the test's own for deliver.yml
-from test_deliver_reliability import context, ns  # noqa: F401 - fixtures: a namespace and a context of the test's
 from test_image_pipeline import RUN as IMAGE_RUN
 from test_image_pipeline import docker, engine, playbook, registry_get, registry_tags, service, task_result  # noqa: F401
 from test_rollback_reliability import journal
@@ -114,7 +113,7 @@ def service_account_identity(stack_dir, kubectl, namespace, folder):
 
 
 @pytest.fixture
-def token_identity(stack_dir, kubectl, ns, tmp_path):  # noqa: F811 - ns is the imported fixture
+def token_identity(stack_dir, kubectl, ns, tmp_path):
     with service_account_identity(stack_dir, kubectl, ns, tmp_path) as identity:
         yield identity
 
@@ -191,7 +190,7 @@ def live_values(kubectl, namespace, system_name):
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_token_revoked_mid_run_is_refreshed_from_the_token_file_and_the_delivery_completes(
-        stack_dir, ns, context, kubectl, token_identity):  # noqa: F811 - ns and context are the imported fixtures
+        stack_dir, ns, context, kubectl, token_identity):
     identity = token_identity
     token_a = identity.issue("token-a")
     token_b = identity.issue("token-b")
@@ -231,7 +230,7 @@ def test_a_token_revoked_mid_run_is_refreshed_from_the_token_file_and_the_delive
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_token_revoked_for_good_fails_cleanly_and_the_next_delivery_repairs_it(
-        stack_dir, ns, context, kubectl, token_identity):  # noqa: F811 - imported fixtures
+        stack_dir, ns, context, kubectl, token_identity):
     identity = token_identity
     token_a = identity.issue("token-a")
     identity.write(token_a)
@@ -310,7 +309,7 @@ def deliver_in_processes(stack_dir, delivery_context, runs, tmp_path, **options)
 
 
 def test_five_deliveries_at_once_all_finish_and_the_journal_keeps_every_one_in_order(
-        stack_dir, ns, context, kubectl, tmp_path):  # noqa: F811 - ns and context are the imported fixtures
+        stack_dir, ns, context, kubectl, tmp_path):
     # A Deployment beside the config keeps every run's wait phase under the lock; it does not read the config, so
     # a loaded cluster's rollouts do not decide the outcome.
     runs = [(f"run-{i}", [system("app", ns, configmap("shared", value=str(i)), deployment("web"))]) for i in range(5)]
@@ -350,7 +349,7 @@ def fail_first_lease_renewal(client):
 
 
 def test_one_failed_lease_renewal_does_not_let_another_delivery_in(
-        stack_dir, ns, context, kubectl):  # noqa: F811 - ns and context are the imported fixtures
+        stack_dir, ns, context, kubectl):
     slow = uses_config("web", "settings")
     slow["spec"]["minReadySeconds"] = 20  # the first delivery outlives its Lease duration several times over
     client = client_for(stack_dir)
@@ -407,7 +406,7 @@ def wait_for(predicate, what, victim=None):
 @pytest.mark.disruptive
 @pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
 def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
-        stack_dir, ns, context, kubectl, tmp_path, component):  # noqa: F811 - ns and context are the imported fixtures
+        stack_dir, ns, context, kubectl, tmp_path, component):
     # minReadySeconds keeps the delivery in its wait for the rollout long enough to kill the component under it
     slow = uses_config("web", "settings")
     slow["spec"]["minReadySeconds"] = 20

@@ -22,7 +22,6 @@ from fixtures.deliver.support import (
     client_for,
     configmap,
     deployment,
-    grant_namespace,
     live,
     resource_versions,
     roll_back,
@@ -30,7 +29,6 @@ from fixtures.deliver.support import (
     secret,
     service,
     system,
-    unique,
 )
 
 assert ROOT  # fixtures.deliver.support has put the collection on sys.path
@@ -40,23 +38,6 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.rollback
 )
 
 CONFIG_DIGEST = "slipway.io/config-digest"
-
-
-@pytest.fixture
-def ns(kubectl):
-    namespace = grant_namespace(kubectl, unique("t-rollback"))
-    yield namespace
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-@pytest.fixture
-def context(kubectl):
-    name = unique("t")
-    yield name
-    # forget the context: journal records, snapshot companions (ConfigMaps and Secrets) and the lock
-    for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
-        kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
-    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
 
 
 def journal(stack_dir, context):

@@ -609,7 +609,15 @@ def execute_and_record(run, recover=None):
     if not failed:
         return run.result(changed=True, record=run.record(SUCCEEDED, ""))
     first = next((v for v in failed.values() if v != "skipped"), "failed")
-    record = run.record(FAILED, first)
+    try:
+        record = run.record(FAILED, first)
+    except SlipwayError as exc:
+        # The API went away with the delivery (killed server, etcd down, revoked token): say both, so that the
+        # user knows a delivery was interrupted and not recorded. The Lease expires; the next run takes it over.
+        raise SlipwayError(f"delivery to {run.opts.context} failed: {first}; the failure could not be recorded "
+                           f"either: {exc.msg}", **dict(exc.details, recorded=False,
+                                                        hint="run the delivery again once the API answers: it "
+                                                             "takes over the expired lock and completes")) from None
     result = run.result(changed=True, record=record)
     error = SlipwayError(f"delivery to {run.opts.context} failed (recorded as revision {record['revision']}): "
                          f"{first}", **{k: v for k, v in result.items() if k not in ("changed", "msg")})
