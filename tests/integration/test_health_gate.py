@@ -18,10 +18,8 @@ from fixtures.deliver.support import (
     Journal,
     SlipwayError,
     client_for,
-    grant_namespace,
     run,
     system,
-    unique,
 )
 
 assert ROOT  # fixtures.deliver.support has put the collection on sys.path
@@ -58,29 +56,18 @@ def httpd_image(stack, docker, stack_dir, tmp_path_factory):
 
 
 @pytest.fixture
-def ns(kubectl, stack, stack_dir, httpd_image):
-    """A namespace the deployer may write in, with the registry's pull secret, on a Ready real node."""
+def ns(ns, kubectl, stack, stack_dir, httpd_image):
+    """The test's namespace (conftest), with the registry's pull secret, on a Ready real node."""
     node = json.loads(kubectl("get", "node", "slipway-real-0", "-o", "json").stdout)
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}.get("Ready")
     assert ready == "True", "the real node is not Ready: `hack/stack.py up --real-node`"
-    namespace = grant_namespace(kubectl, unique("t-health"))
     password = (stack_dir / "secrets" / "registry-password").read_text().strip()
     auths = {"auths": {stack["SLIPWAY_REGISTRY"]: {"username": "slipway", "password": password}}}
     kubectl("apply", "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"name": "slipway-registry", "namespace": namespace},
+        "metadata": {"name": "slipway-registry", "namespace": ns},
         "stringData": {".dockerconfigjson": json.dumps(auths)}}))
-    yield namespace
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-@pytest.fixture
-def context(kubectl):
-    name = unique("t")
-    yield name
-    for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
-        kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
-    kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
+    return ns
 
 
 def site(ns, image, version, healthy=True, gate=None):
