@@ -9,6 +9,7 @@ engine says about itself. Tests marked ``disruptive`` kill a component every oth
 
 from __future__ import annotations
 
+# pylint: disable=unused-import  # setup and engine are fixtures: pytest finds them by name in this module
 import contextlib
 import json
 import os
@@ -41,9 +42,17 @@ from fixtures.deliver.support import (
 )
 from test_deliver_lock import ONCE, lease_holder
 from test_deliver_playbook import playbook as deliver_playbook
-from test_deliver_playbook import setup  # noqa: F401 - fixture: an inventory of the test's own for deliver.yml
+from test_deliver_playbook import setup  # noqa: F401  (a fixture)
 from test_image_pipeline import RUN as IMAGE_RUN
-from test_image_pipeline import docker, engine, playbook, registry_get, registry_tags, service, task_result  # noqa: F401
+from test_image_pipeline import (
+    docker,
+    engine,  # noqa: F401  (a fixture)
+    playbook,
+    registry_get,
+    registry_tags,
+    service,
+    task_result,
+)
 from test_rollback_reliability import journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,8 +222,8 @@ def test_a_token_revoked_mid_run_is_refreshed_from_the_token_file_and_the_delive
 
     progress = pause_after("first", revoke_a)
     try:
-        result = deliver(client, two_waves(ns, 20), Options(context=context, lock_duration=10, wait_timeout=90,
-                                                             holder="rotating run"), progress=progress)
+        options = Options(context=context, lock_duration=10, wait_timeout=90, holder="rotating run")
+        result = deliver(client, two_waves(ns, 20), options, progress=progress)
     finally:
         client.close()
     assert progress.fired.is_set()
@@ -319,7 +328,7 @@ def test_five_deliveries_at_once_all_finish_and_the_journal_keeps_every_one_in_o
         assert result is not None and "Traceback" not in stderr, (holder, stderr)
         if result.get("failed"):  # allowed only as a clear "locked by <another run>"
             assert "is locked by run-" in result["msg"], (holder, result["msg"])
-    delivered = {holder: result for holder, (result, _) in outcomes.items() if not result.get("failed")}
+    delivered = {holder: outcome[0] for holder, outcome in outcomes.items() if not outcome[0].get("failed")}
     assert delivered, outcomes
     records = assert_journal_matches_the_cluster(stack_dir, context, kubectl)
     # one release per successful run, under the revision it reported, none lost, none twice
@@ -438,7 +447,7 @@ def test_a_component_restarted_mid_delivery_leaves_a_consistent_journal(
     holders = [(r["revision"], r["actor"]["holder"], r["outcome"]) for r in records]
     assert holders[-1] == (after["revision"], "run after the restart", "succeeded")
     if not interrupted.get("failed") or interrupted.get("recorded"):  # what it says it recorded is there
-        assert (interrupted["revision"], "interrupted run") in [(r, h) for r, h, _ in holders]
+        assert (interrupted["revision"], "interrupted run") in [entry[:2] for entry in holders]
     assert json.loads(kubectl("get", "configmap", "settings", "-n", ns, "-o", "json").stdout)["data"] == {
         "value": "after"}
     assert lease_holder(kubectl, context) is None
