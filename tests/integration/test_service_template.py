@@ -9,6 +9,7 @@ Prints the time from "generate" to "answers on its port" for each template.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -69,7 +70,7 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-    except OSError as error:
+    except (OSError, http.client.HTTPException) as error:  # a server restarting on a source change cuts answers
         return 0, str(error)
 
 
