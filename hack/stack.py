@@ -709,9 +709,16 @@ def ensure_bootstrap() -> str:
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DEPLOYER_USER}],
         })
-    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}).encode(),
-            log=LOGS / "bootstrap.log")
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}).encode()
+    for _attempt in range(2):
+        # An etcd that was just restarted under a running API server times the first writes out: try again.
+        if kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", stdin=body,
+                   log=LOGS / "bootstrap.log", check=False).returncode == 0:
+            break
+        time.sleep(3)
+    else:
+        kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", stdin=body,
+                log=LOGS / "bootstrap.log")
     return f"deployer {DEPLOYER_USER!r} may write in {', '.join(DEPLOYER_NAMESPACES)}"
 
 
