@@ -15,7 +15,7 @@ import re
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
 DESCRIPTION_FILE = "slipway.yml"
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # system, namespace and Service names
 
 
 def read_description(root, name):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release.health import parse_health
+from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "slipway"
@@ -26,7 +27,6 @@ KIND_ORDER = [
     "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
     "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
 ]
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NAME_FREE_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}  # names like "system:x"
 
@@ -137,7 +137,7 @@ def build_systems(raw_systems):
     names = set()
     for raw in raw_systems:
         name = raw.get("name")
-        if not isinstance(name, str) or not _DNS_LABEL.match(name):
+        if not isinstance(name, str) or not DNS_LABEL.match(name):
             errors.append(f"system {name!r}: the name must be a DNS-1123 label (lowercase, digits, '-')")
             continue
         if name in names:
@@ -145,7 +145,7 @@ def build_systems(raw_systems):
             continue
         names.add(name)
         namespace = raw.get("namespace")
-        if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
+        if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
             errors.append(f"system {name}: 'namespace' {namespace!r} must be a DNS-1123 label (in its slipway.yml)")
             continue
         depends = raw.get("depends_on") or []

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL
 
 HTTP_KEYS = ("path", "port", "service", "namespace", "scheme", "expect_status", "body_contains")
 COMMAND_KEYS = ("command", "env")
@@ -41,7 +42,6 @@ MAX_ATTEMPTS = 100
 RESERVED_ENV_PREFIX = "SLIPWAY_"
 BODY_SHOWN = 300  # characters of a failing answer or command output shown in the error
 BODY_READ = 64 * 1024
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service name, as Kubernetes
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REDACTED = "********"
@@ -165,10 +165,10 @@ def _http_fields(item, where, system, namespace, problems):
                                       or isinstance(port, str) and _PORT_NAME.match(port)):
         problems.append(f"{where}: port must be the Service's port number (1-65535) or port name, got {port!r}")
     service = item.get("service") or system
-    if not isinstance(service, str) or not _DNS_LABEL.match(service):
+    if not isinstance(service, str) or not DNS_LABEL.match(service):
         problems.append(f"{where}: service must be a Service name (DNS-1123 label), got {service!r}")
     gate_namespace = item.get("namespace") or namespace
-    if not isinstance(gate_namespace, str) or not _DNS_LABEL.match(gate_namespace):
+    if not isinstance(gate_namespace, str) or not DNS_LABEL.match(gate_namespace):
         problems.append(f"{where}: namespace must be a DNS-1123 label, got {gate_namespace!r}")
     scheme = item.get("scheme") or "http"
     if scheme not in ("http", "https"):
