@@ -18,6 +18,7 @@ import yaml
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible.utils.display import Display
@@ -158,7 +159,8 @@ class ActionModule(ActionBase):
         return outcome
 
     def _tail(self, path, stop):
-        """Show progress lines as the module writes them (a file on the controller: the module runs here)."""
+        """Show progress lines as the module writes them. The file is the controller's: a module on another host
+        writes its own, and its lines arrive only with the result (``progress``)."""
         position = 0
         while True:
             finished = stop.wait(0.3)
@@ -179,7 +181,7 @@ class ActionModule(ActionBase):
         names = args.get("systems")
         if not root:
             raise AnsibleActionFail("ecosystem_root (slipway_ecosystem_root) is required to render the systems")
-        emptying = bool(args.get("retire")) or str(args.get("retire_absent")).lower() in ("true", "yes", "1")
+        emptying = bool(args.get("retire")) or boolean(args.get("retire_absent", False), strict=False)
         if not isinstance(names, list) or not (names or emptying):
             raise AnsibleActionFail("systems must be a non-empty list of system names (slipway_systems), unless "
                                     "the delivery only retires systems (retire, retire_absent)")
