@@ -145,6 +145,11 @@ class Delivery:
         self.not_delivered = []  # systems recorded in the context that this run neither delivers nor retires
         self.health_check = HealthCheck(client, options.context, masked=self.masked)  # sees masked as it fills
 
+    @property
+    def last_systems(self):
+        """The systems recorded by the release this run follows (none before the first)."""
+        return (self.last or {}).get("systems") or {}
+
     def say(self, line):
         with self.lines_lock:
             self.lines.append(line)
@@ -179,7 +184,7 @@ class Delivery:
         self.records = Journal(self.client, self.opts.context, self.opts.journal_namespace).records()
         self.last = self.records[-1] if self.records else None
         self.add_retired_systems()
-        self.waves = dependency_order(self.systems, known_elsewhere=set((self.last or {}).get("systems") or {}))
+        self.waves = dependency_order(self.systems, known_elsewhere=set(self.last_systems))
 
     def add_retired_systems(self):
         """Systems to retire become empty systems (so their objects are pruned) that run after all the others.
@@ -187,7 +192,7 @@ class Delivery:
         Read under the Lease with the journal, so the systems recorded are those of the release this run follows.
         Retiring a system that is not recorded (any more) is nothing to do: retiring twice is idempotent.
         """
-        recorded = (self.last or {}).get("systems") or {}
+        recorded = self.last_systems
         delivered = [system.name for system in self.systems if system.name not in self.leaving]
         absent = sorted(set(recorded) - set(delivered) - self.leaving)
         retiring = absent if self.opts.retire_absent else sorted(set(self.opts.retire) & set(absent))
@@ -215,7 +220,7 @@ class Delivery:
             run.plans = [prepare(d, self.key) for d in system.objects]
             for plan in run.plans:
                 collections.setdefault(self._collection(plan.desired.resource, plan.desired.namespace), [])
-            for entry in ((self.last or {}).get("systems") or {}).get(system.name, {}).get("objects") or []:
+            for entry in self.last_systems.get(system.name, {}).get("objects") or []:
                 resource = self.discovery.known(entry.get("apiVersion"), entry.get("kind"))
                 if resource is not None:
                     collections.setdefault(self._collection(resource, entry.get("namespace")), [])
@@ -411,7 +416,7 @@ class Delivery:
         """
         if run.changed:
             return True
-        previous = ((self.last or {}).get("systems") or {}).get(run.system.name) or {}
+        previous = self.last_systems.get(run.system.name) or {}
         return previous.get("result") not in HEALTHY_RESULTS
 
     def check_health(self, run):
@@ -438,7 +443,7 @@ class Delivery:
     # ----------------------------------------------------------------- records and results
 
     def new_record(self, outcome, message, dry=False):
-        systems = dict((self.last or {}).get("systems") or {})
+        systems = dict(self.last_systems)
         for name, previous in list(systems.items()):
             systems[name] = dict(previous, result="carried")
         gone = []
@@ -449,7 +454,7 @@ class Delivery:
                     systems.pop(system.name, None)
                     gone.append(system.name)
                 continue
-            previous = ((self.last or {}).get("systems") or {}).get(system.name) or {}
+            previous = self.last_systems.get(system.name) or {}
             entry = {"namespace": system.namespace, "images": system.images, "git_sha": system.git_sha,
                      "manifest_digest": self.manifest_digest(system.name),
                      "files": system.files,
