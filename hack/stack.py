@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack")).resolve()
 KUBE_MODULE = ROOT / "hack" / "kube"
 KWOK_MODULE = ROOT / "hack" / "kwok"
+KWOK_NODE_LEASE_SECONDS = 40
+KWOK_STAGES = STATE / "kwok" / "stages.yaml"
 ETCD_MODULE = ROOT / "hack" / "etcd"
 GATEWAY_API_MODULE = ROOT / "hack" / "gateway-api"
 
@@ -138,6 +140,15 @@ def running_pid(name: str) -> int | None:
     except FileNotFoundError:
         return None
     return None if state == "Z" else pid
+
+
+def running_command(name: str) -> list[str] | None:
+    """The command line a recorded daemon runs with (``None`` when it is not running)."""
+    pid = running_pid(name)
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1] if pid else None
+    except FileNotFoundError:
+        return None
 
 
 def start_daemon(name: str, cmd: list[str], env: dict | None = None) -> int:
@@ -592,8 +603,9 @@ def ensure_controller_manager() -> str:
         f"--cluster-signing-cert-file={PKI / 'ca.crt'}", f"--cluster-signing-key-file={PKI / 'ca.key'}",
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
         "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-        # On two busy cores kwok's node heartbeats can come late; past the default 50 s grace the node
-        # lifecycle controller marks every pod of the node NotReady, and kwok never makes them Ready again.
+        # On two busy cores a node Lease renewal (kwok's or the real kubelet's) can come late; past the
+        # default 50 s grace the node lifecycle controller marks every pod of the node NotReady, and kwok never
+        # makes them Ready again.
         "--node-monitor-grace-period=180s",
     ])
 
@@ -603,7 +615,7 @@ def ensure_scheduler() -> str:
     return ensure_controller("scheduler", [])
 
 
-def kwok_stages() -> Path:
+def kwok_stages() -> None:
     """kwok needs its Stage objects as configuration; take the 'fast' set from the pinned module."""
     listed = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], cwd=KWOK_MODULE,
                             capture_output=True, text=True, env=dict(os.environ, **go_env()))
@@ -617,10 +629,8 @@ def kwok_stages() -> Path:
         "kustomize/stage/pod/fast/pod-complete.yaml",
         "kustomize/stage/pod/fast/pod-delete.yaml",
     ]
-    target = STATE / "kwok" / "stages.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n---\n".join((module_dir / name).read_text() for name in stage_files))
-    return target
+    KWOK_STAGES.parent.mkdir(parents=True, exist_ok=True)
+    KWOK_STAGES.write_text("\n---\n".join((module_dir / name).read_text() for name in stage_files))
 
 
 def kubectl(*args: str, identity: str = "admin", check: bool = True, stdin: bytes | None = None,
@@ -629,25 +639,37 @@ def kubectl(*args: str, identity: str = "admin", check: bool = True, stdin: byte
                check=check, stdin=stdin, log=log)
 
 
+def kwok_command() -> list[str]:
+    return [
+        str(BIN / "kwok"), f"--kubeconfig={KUBECONFIGS / 'kwok.kubeconfig'}", f"--config={KWOK_STAGES}",
+        "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{PORTS['kwok']}",
+        # Without node Leases the only heartbeat is the node status stage, every 10-20 minutes: the node
+        # lifecycle controller then declares each node lost one grace period after it starts, marks its
+        # pods NotReady, and kwok's pod stages never make a Running pod Ready again (kwok issue 1464).
+        f"--node-lease-duration-seconds={KWOK_NODE_LEASE_SECONDS}",
+    ]
+
+
+def kwok_up() -> bool:
+    """kwok answers and runs with the command line this version of the stack starts it with."""
+    return running_pid("kwok") is not None and port_open(PORTS["kwok"]) and running_command("kwok") == kwok_command()
+
+
 @step("kwok")
 def ensure_kwok(nodes: int) -> str:
-    if not (running_pid("kwok") and port_open(PORTS["kwok"])):
-        stages = STATE / "kwok" / "stages.yaml"
-        if not stages.exists():
-            stages = kwok_stages()
-        start_daemon("kwok", [
-            str(BIN / "kwok"), f"--kubeconfig={KUBECONFIGS / 'kwok.kubeconfig'}", f"--config={stages}",
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{PORTS['kwok']}",
-        ], env={
+    if kwok_up():
+        started = "already running"
+    else:
+        started = "restarted with a new command line" if running_pid("kwok") else "started"
+        if not KWOK_STAGES.exists():
+            kwok_stages()
+        start_daemon("kwok", kwok_command(), env={
             # Streaming list-watch needs etcd's watch progress requests, which Debian's etcd 3.4 lacks: with
             # it on, kwok's watches end every few seconds and pods wait 20-50 s to become Ready.
             "KUBE_FEATURE_WatchListClient": "false",
         })
         wait_until(lambda: port_open(PORTS["kwok"]), "kwok", LOGS / "kwok.log", timeout=30, daemon="kwok")
-        started = "started"
-    else:
-        started = "already running"
     manifests = [kwok_node(i) for i in range(nodes)]
     kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-",
             stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}).encode(),
@@ -845,7 +867,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
          f"127.0.0.1:{PORTS['controller-manager']}"),
         ("kube-scheduler", (PKI / "ca.crt").exists() and https_ok(PORTS["scheduler"], "/healthz"),
          f"127.0.0.1:{PORTS['scheduler']}"),
-        ("kwok", running_pid("kwok") is not None and port_open(PORTS["kwok"]), f"127.0.0.1:{PORTS['kwok']}"),
+        ("kwok", kwok_up(), f"127.0.0.1:{PORTS['kwok']}"),
         ("gateway-api", gateway_api_installed(), f"{GATEWAY_API_VERSION} standard CRDs (no controller)"),
         *(real_node().components() if with_real_node or (RUN / "real-node").exists() else []),
     ]

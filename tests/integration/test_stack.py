@@ -121,6 +121,25 @@ def test_deployment_rolls_out_on_kwok_nodes(kubectl):
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def test_every_kwok_node_renews_its_lease(kubectl):
+    """Without Lease heartbeats the node lifecycle controller declares kwok nodes lost one grace period after it
+    starts and marks their pods NotReady for good: deliveries then time out at random (CI, 2026-11-26)."""
+    def renewals():
+        leases = json.loads(kubectl("-n", "kube-node-lease", "get", "leases", "-o", "json").stdout)["items"]
+        return {lease["metadata"]["name"]: lease["spec"] for lease in leases
+                if lease["metadata"]["name"].startswith("kwok-node-")}
+
+    first = renewals()
+    assert sorted(first) == ["kwok-node-0", "kwok-node-1", "kwok-node-2"], "kwok keeps no node Lease"
+    deadline = time.monotonic() + max(spec["leaseDurationSeconds"] for spec in first.values())
+    while time.monotonic() < deadline:
+        latest = renewals()
+        if all(latest[name]["renewTime"] != first[name]["renewTime"] for name in first):
+            return
+        time.sleep(1)
+    pytest.fail(f"kwok node Leases were not renewed within their duration: {latest}")
+
+
 def test_deployer_is_refused_outside_its_namespaces(kubectl):
     allowed = kubectl("auth", "can-i", "create", "deployments", "-n", "shop", identity="deployer", check=False)
     assert allowed.stdout.strip() == "yes"
