@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,36 @@ def context(kubectl):
     for selector in (f"slipway.io/context={name}", f"slipway.io/snapshot-of={name}"):
         kubectl("delete", "configmaps,secrets", "-n", "slipway-system", "-l", selector, check=False)
     kubectl("delete", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "--ignore-not-found", check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test on the stack reports what the cluster looked like, so that a failure in CI explains itself."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "kubectl" in item.funcargs:
+        report.sections.append(("cluster state at the failure", cluster_state(item.funcargs["kubectl"],
+                                                                              item.funcargs.get("ns"))))
+
+
+def cluster_state(kubectl, namespace=None):
+    """Node readiness and heartbeats, and every pod of the test's namespace that is not Ready."""
+    lines = []
+    try:
+        nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        leases = {lease["metadata"]["name"]: lease["spec"].get("renewTime") for lease in json.loads(
+            kubectl("-n", "kube-node-lease", "get", "leases", "-o", "json").stdout)["items"]}
+        for node in nodes:
+            ready = next((c for c in node["status"].get("conditions", []) if c["type"] == "Ready"), {})
+            lines.append(f"node {node['metadata']['name']}: Ready={ready.get('status')} since "
+                         f"{ready.get('lastTransitionTime')}, lease renewed {leases.get(node['metadata']['name'])}")
+        if namespace:
+            for pod in json.loads(kubectl("-n", namespace, "get", "pods", "-o", "json").stdout)["items"]:
+                status = pod.get("status", {})
+                conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+                if conditions.get("Ready") != "True":
+                    lines.append(f"pod {pod['metadata']['name']} on {pod['spec'].get('nodeName')}: "
+                                 f"{status.get('phase')} {conditions}")
+    except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
+        lines.append(f"(could not read the cluster state: {exc})")
+    return "\n".join(lines)
