@@ -132,23 +132,14 @@ class KubeClient:
             url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None], doseq=True)
         dry_run = bool(query and query.get("dryRun"))
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
         attempts = 2 if method == "GET" else 1
-        refreshed = False
         while True:
             attempts -= 1
-            headers = {"Accept": "application/json", "User-Agent": self.user_agent}
-            if data is not None:
-                headers["Content-Type"] = content_type
-            token = self.conn.current_token()
-            if token:
-                headers["Authorization"] = "Bearer " + token
             try:
-                response = self._pool.request(method, url, body=data, headers=headers, retries=False)
-            except SSLError as exc:
-                raise SlipwayError(f"TLS handshake with {self.conn.server} failed: {_short(exc)}",
-                                   hint="check ca_cert (the CA that signed the API server certificate), "
-                                        "client_cert/client_key, or validate_certs",
-                                   request=f"{method} {path}") from None
+                response = self._send(method, path, url, data, headers, dry_run)
             except (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError) as exc:
                 if attempts > 0:
                     time.sleep(0.2)
@@ -158,33 +149,67 @@ class KubeClient:
                 raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}",
                                    hint="is the cluster up and api_url right? (from "
                                         f"{self.conn.source})", request=f"{method} {path}") from None
+            break
+        if ok_missing and response.status == 404:
+            return None
+        if response.status >= 400:
+            raise api_error(method, path, response.status, response.data, dry_run=dry_run)
+        if not response.data:
+            return {}
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise SlipwayError(f"{method} {path}: the API answered with something that is not JSON",
+                               status=response.status) from None
+
+    def raw_get(self, path, timeout):
+        """``(status, body bytes)`` of one GET whatever its status, within ``timeout`` seconds, never retried.
+
+        For what the API server only relays (a service proxy): the answer's status is the verdict, not an error.
+        A request it cannot send raises ``SlipwayError`` naming the path.
+        """
+        timeout = urllib3.Timeout(connect=min(5.0, timeout), read=timeout)
+        try:
+            response = self._send("GET", path, self.conn.server + path, None, {"Accept": "*/*"}, False, timeout)
+        except (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError) as exc:
+            reason = "no answer within the timeout" if isinstance(exc, ReadTimeoutError) else _short(exc)
+            raise SlipwayError(f"GET {path}: {reason}", request=f"GET {path}") from None
+        return response.status, response.data
+
+    def _send(self, method, path, url, data, headers, dry_run, timeout=None):
+        """One exchange under the client's identity, counted; a 401 is retried once with a rotated token file.
+
+        Transport errors are the caller's to name; a TLS failure is named here, it is the same for every caller.
+        """
+        refreshed = False
+        while True:
+            headers = dict(headers, **{"User-Agent": self.user_agent})
+            token = self.conn.current_token()
+            if token:
+                headers["Authorization"] = "Bearer " + token
+            try:
+                response = self._pool.request(method, url, body=data, headers=headers, retries=False,
+                                              **({"timeout": timeout} if timeout else {}))
+            except SSLError as exc:
+                raise SlipwayError(f"TLS handshake with {self.conn.server} failed: {_short(exc)}",
+                                   hint="check ca_cert (the CA that signed the API server certificate), "
+                                        "client_cert/client_key, or validate_certs",
+                                   request=f"{method} {path}") from None
             with self._lock:
                 self.requests += 1
                 if method in WRITE_METHODS and not dry_run and response.status < 300:
                     self.writes += 1
-            if response.status == 401:
-                with self._lock:
-                    self.unauthorized += 1
-                # A 401 means the server did nothing, so even a write is safe to send again; once only, so a
-                # revoked token fails in seconds instead of looping.
-                if not refreshed and self.conn.token_file and self._rotated_token(rejected=token):
-                    refreshed = True
-                    attempts = max(attempts, 1)
-                    with self._lock:
-                        self.token_refreshes += 1
-                    continue
+            if response.status != 401:
+                return response
+            with self._lock:
+                self.unauthorized += 1
+            # A 401 means the server did nothing, so even a write is safe to send again; once only, so a revoked
+            # token fails in seconds instead of looping.
+            if refreshed or not self.conn.token_file or not self._rotated_token(rejected=token):
                 raise self._unauthorized(method, path, response.data, dry_run, retried=refreshed)
-            if ok_missing and response.status == 404:
-                return None
-            if response.status >= 400:
-                raise api_error(method, path, response.status, response.data, dry_run=dry_run)
-            if not response.data:
-                return {}
-            try:
-                return json.loads(response.data)
-            except ValueError:
-                raise SlipwayError(f"{method} {path}: the API answered with something that is not JSON",
-                                   status=response.status) from None
+            refreshed = True
+            with self._lock:
+                self.token_refreshes += 1
 
     def get(self, path, query=None, ok_missing=False):
         return self.request("GET", path, query=query, ok_missing=ok_missing)

@@ -274,29 +274,9 @@ def _api_verdict(gate, status, message):
 
 
 def proxy_get(client, path, timeout):
-    """``(status, body bytes)`` of one GET through the API server, or raise ``SlipwayError`` when unreachable.
-
-    ``KubeClient.request`` decodes JSON and raises on every status >= 400, but a health endpoint answers what it
-    likes and its status is the verdict; so this sends on the client's own pool (its TLS identity and token) with
-    the gate's timeout, follows no redirect and keeps the request count honest.
-    """
-    import urllib3  # only when a gate runs; the client already required it
-
-    headers = {"Accept": "*/*", "User-Agent": client.user_agent}
-    token = client.conn.current_token()
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    try:
-        response = client._pool.request(  # pylint: disable=protected-access  # see the docstring
-            "GET", client.conn.server + path, headers=headers, retries=False, redirect=False,
-            timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout))
-    except urllib3.exceptions.HTTPError as exc:
-        reason = "no answer within the timeout" if isinstance(exc, urllib3.exceptions.TimeoutError) else str(exc)
-        raise SlipwayError(f"GET {path}: {reason[:200]}") from None
-    finally:
-        with client._lock:  # pylint: disable=protected-access
-            client.requests += 1
-    return response.status, response.data[:BODY_READ]
+    """``(status, first bytes of the body)`` of one GET through the API server (its TLS identity and token)."""
+    status, body = client.raw_get(path, timeout)
+    return status, body[:BODY_READ]
 
 
 def run_command(argv, env, timeout):

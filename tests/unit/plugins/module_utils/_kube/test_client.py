@@ -195,3 +195,28 @@ def test_an_api_server_that_does_not_answer_in_time_is_named(server, method, wri
 def test_connection_refused_is_named():
     with pytest.raises(SlipwayError, match="cannot reach the Kubernetes API at http://127.0.0.1:1: connection refused"):
         KubeClient(Connection(server="http://127.0.0.1:1", request_timeout=2)).get("/version")
+
+
+def test_a_raw_get_returns_any_status_and_refreshes_an_expired_token(server):
+    """Health gates read what a service answers through the API server: a 404 is a verdict, not an error."""
+    client = KubeClient(server)
+    status, body = client.raw_get("/api/v1/namespaces/x/configmaps/missing", timeout=2)
+    assert status == 404 and json.loads(body)["reason"] == "NotFound"
+    assert Handler.seen == [("GET", "Bearer stale"), ("GET", "Bearer fresh")]
+    assert (client.requests, client.token_refreshes, client.writes) == (2, 1, 0)
+
+
+def test_a_raw_get_gives_up_at_its_own_timeout_without_retrying(server):
+    Handler.accepted = "stale"
+    client = KubeClient(server)  # its default request timeout is far longer than the gate's
+    with pytest.raises(SlipwayError) as err:
+        client.raw_get("/stuck", timeout=0.3)
+    assert err.value.msg == "GET /stuck: no answer within the timeout"
+    assert client.requests == 0
+
+
+def test_a_raw_get_with_a_revoked_token_says_which_credential(server):
+    Handler.rotate_to = None
+    with pytest.raises(SlipwayError) as err:
+        KubeClient(server).raw_get("/healthz", timeout=2)
+    assert err.value.msg.startswith("GET /healthz: 401 Unauthorized: the API server rejected the token in the token")
