@@ -21,6 +21,7 @@ from fixtures.deliver.support import (
     grant_namespace,
     live,
     resource_versions,
+    roll_back,
     run,
     service,
     system,
@@ -311,6 +312,30 @@ def test_abort_restores_the_route_exactly_and_hands_its_fields_back(stack_dir, n
     assert route_of(kubectl, ns)["spec"]["rules"][1]["backendRefs"][0]["port"] == 8080
     with pytest.raises(SlipwayError, match="has no canary"):
         step(stack_dir, context, "abort")
+
+
+def test_a_rollback_past_a_routed_canary_restores_the_route_and_retiring_it_is_refused(stack_dir, ns, context,
+                                                                                        kubectl):
+    run(stack_dir, routed_web(ns), context)
+    before = route_of(kubectl, ns)
+    step(stack_dir, context, "start", route={"name": "shop", "header": HEADER}, images={"web": NEW}, weight=40)
+    started = resource_versions(kubectl, ns, "deployments,services,httproutes")
+    # a delivery that would retire the canary refuses before any write: its route would send traffic nowhere
+    with pytest.raises(SlipwayError, match="cannot retire web-canary: a canary routed through an HTTPRoute"):
+        run(stack_dir, routed_web(ns), context, retire_absent=True)
+    assert resource_versions(kubectl, ns, "deployments,services,httproutes") == started
+    # a whole-context rollback to the release before the canary puts the route back, then prunes the canary
+    result = roll_back(stack_dir, context, revision=1, reason="back to before the canary")
+    assert sorted(result["pruned"]) == [f"Deployment {ns}/web-canary", f"Service {ns}/web-canary"]
+    after = route_of(kubectl, ns)
+    assert after["spec"] == before["spec"]
+    assert after["metadata"].get("annotations") == before["metadata"].get("annotations")
+    assert ROUTE_MANAGER not in [m["manager"] for m in after["metadata"]["managedFields"]]
+    assert eventually(lambda: leftovers(kubectl, ns), []) == []
+    record = journal(stack_dir, context)[-1]
+    assert record["action"]["kind"] == "rollback" and record["action"]["routes_restored"] == [f"{ns}/shop"]
+    assert sorted(record["systems"]) == ["web"]
+    assert run(stack_dir, routed_web(ns), context)[0]["changed"] is False  # exactly release 1 again
 
 
 def test_a_missing_route_or_one_without_the_stable_service_fails_before_any_write(stack_dir, ns, context, kubectl):

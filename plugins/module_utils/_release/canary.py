@@ -13,7 +13,7 @@ traffic: a replica-proportional split, ``canary / (stable + canary)``. The stabl
   ``S-canary`` once ``S`` is ready; one journal entry;
 - ``abort``: remove ``S-canary``; nothing else changes; one journal entry.
 
-All three run through the delivery engine (``deliver(..., runner=CanaryRun)``), so check mode is a server-side
+All three run through the delivery engine (``deliver(..., runner=RoutedRun)``), so check mode is a server-side
 dry-run and every step is a journal entry with its ``action``.
 
 With a ``route`` (a Gateway API HTTPRoute, ``canary_route.py``) the split is by the route instead: the canary pods
@@ -40,9 +40,8 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.objects imp
     SYSTEM_LABEL,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._release import canary_route as rt
-from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import deliver
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import ReleaseRun, deliver
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
-from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import ReleaseRun
 from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import SnapshotReader, raw_system
 
 TRACK_LABEL = "slipway.io/track"
@@ -336,64 +335,87 @@ class RouteStep:
                 "namespace": self.route["namespace"], "action": "update", "fields": self.fields[:20]}
 
 
-class CanaryRun(ReleaseRun):
-    """A canary step through the engine, plus its HTTPRoute write in the right place (``route``, optional).
+class RoutedRun(ReleaseRun):
+    """A release step (canary step, rollback) through the engine, plus the HTTPRoute writes of routed canaries.
 
-    ``start`` writes the route once the canary system is applied and ready, so it never names a Service without
-    pods; ``promote`` and ``abort`` write it before the canary's objects are pruned, so it never names a Service that
-    is gone. The route's write counts as a change, so a re-weight that keeps the replicas is still a step.
+    ``routes``: ``{canary system: RouteStep}``. ``start`` writes the route once the canary system is applied and
+    ready, so it never names a Service without pods; a restore (``promote``, ``abort``, a rollback that removes the
+    canary) writes it before the canary's objects are pruned, so it never names a Service that is gone. A route's
+    write counts as a change, so a re-weight that keeps the replicas is still a step. ``route_entries``: what the
+    journal records on a started canary system (``{canary system: route entry}``).
     """
 
-    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=(), route=None,
-                 canary_name=None, route_entry=None):
+    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=(), routes=None,
+                 route_entries=None):
         super().__init__(client, raw_systems, options, progress, action=action, drop=drop)
-        self.route = route
-        self.canary_name = canary_name
-        self.route_entry = route_entry
+        self.routes = dict(routes or {})
+        self.route_entries = dict(route_entries or {})
 
     def plan(self):
         super().plan()
-        if self.route is not None:
-            self.route.assess()
+        for step in self.routes.values():
+            step.assess()
 
     def predict(self):
         super().predict()
-        if self.route is not None:
-            self.route.predict()
+        for step in self.routes.values():
+            step.predict()
 
     def nothing_to_do(self):
-        return super().nothing_to_do() and not (self.route is not None and self.route.changed)
+        return super().nothing_to_do() and not any(step.changed for step in self.routes.values())
 
-    def _write_route(self):
+    def _write_route(self, name):
         self.lease.check()
-        if self.route.write():
-            self.say(f"{self.canary_name}: updated {rt.label(self.route.route)}")
+        if self.routes[name].write():
+            self.say(f"{name}: updated {rt.label(self.routes[name].route)}")
 
     def deliver_system(self, run, requests, hub):
-        if self.route is None or run.system.name != self.canary_name:
+        step = self.routes.get(run.system.name)
+        if step is None:
             return super().deliver_system(run, requests, hub)
-        if self.route.restore:
-            self._write_route()
+        if step.restore:
+            self._write_route(run.system.name)
             return super().deliver_system(run, requests, hub)
         super().deliver_system(run, requests, hub)
-        self._write_route()
+        self._write_route(run.system.name)
         return None
 
     def new_record(self, outcome, message, dry=False):
         record = super().new_record(outcome, message, dry=dry)
-        if self.route_entry and self.canary_name in record["systems"]:
-            record["systems"][self.canary_name]["route"] = dict(self.route_entry)
+        for name, entry in self.route_entries.items():
+            if name in record["systems"]:
+                record["systems"][name]["route"] = dict(entry)
         return record
 
     def result(self, changed, record=None):
         out = super().result(changed, record)
-        if self.route is not None and self.route.changed:
-            out["objects"].append(self.route.report(self.canary_name))
-            if self.opts.diff and self.route.diff:
-                where = rt.label(self.route.route)
+        for name, step in self.routes.items():
+            if not step.changed:
+                continue
+            out["objects"].append(step.report(name))
+            if self.opts.diff and step.diff:
+                where = rt.label(step.route)
                 out["diff"].append({"before_header": f"{where} (live)", "after_header": f"{where} (desired)",
-                                    "before": self.route.diff[0], "after": self.route.diff[1]})
+                                    "before": step.diff[0], "after": step.diff[1]})
         return out
+
+
+def restore_steps(client, options, record, names):
+    """``{canary system: RouteStep}`` that put back the routes of the routed canaries among ``names`` of ``record``.
+
+    Each is assessed here, so a route that lost its saved rules is refused before anything is written.
+    """
+    steps = {}
+    for name in names:
+        entry = (record.get("systems") or {}).get(name) or {}
+        running = entry.get("route")
+        if not running or not name.endswith(SUFFIX):
+            continue
+        where = dict(running, services_namespace=entry.get("namespace"))
+        steps[name] = RouteStep(client, options, route_resource(client, options), where,
+                                desired=functools.partial(rt.restored_route, system=name[:-len(SUFFIX)]),
+                                restore=True, canary_services=(running.get("services") or {}).values()).assess()
+    return steps
 
 
 def route_resource(client, options):
@@ -459,24 +481,18 @@ def _start_plan(client, options, record, system, images, weight, route):
 
 
 def _end_plan(client, options, record, system, action):
-    """``(raw systems, report, RouteStep or None, route report or None)`` of a ``promote`` or ``abort``."""
+    """``(raw systems, report, route steps, route report or None)`` of a ``promote`` or ``abort``."""
     name = canary_system(system)
     systems = record.get("systems") or {}
     if name not in systems:
         raise SlipwayError(f"system {system} has no canary in the current release ({record['revision']}) "
                            f"of {options.context}; nothing to {action}")
     running = systems[name].get("route")
-    step = route_report = None
-    if running:
-        where = dict(running, services_namespace=systems[name]["namespace"])
-        step = RouteStep(client, options, route_resource(client, options), where,
-                         desired=functools.partial(rt.restored_route, system=system), restore=True,
-                         canary_services=(running.get("services") or {}).values())
-        step.assess()  # a missing saved state is refused here, before the first write
-        route_report = {"name": running["name"], "namespace": running["namespace"], "restored": True}
+    steps = restore_steps(client, options, record, [name])
+    route_report = {"name": running["name"], "namespace": running["namespace"], "restored": True} if steps else None
     empty = raw_system(name, dict(systems[name], objects=[], depends_on=[system]), f"{action} of the canary")
     if action == "abort":
-        return [empty], [], step, route_report
+        return [empty], [], steps, route_report
     stored = _stored(client, options, record, [system, name])
     stable, canary_entry = stored[system], stored[name]
     promoted = {k: v for k, v in canary_entry["images"].items() if stable["images"].get(k) != v}
@@ -486,7 +502,7 @@ def _end_plan(client, options, record, system, action):
         swap_images(body, swaps)
     promoted_entry = dict(stable, objects=objects, images=full, health=(systems.get(system) or {}).get("health"))
     raw = [raw_system(system, promoted_entry, f"promoted canary of {system}"), empty]  # checked like its delivery
-    return raw, [{"images": promoted}], step, route_report
+    return raw, [{"images": promoted}], steps, route_report
 
 
 def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None, route=None):
@@ -506,14 +522,15 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
     if action == "start":
         raw, report, step, route_entry = _start_plan(client, options, record, system, images, weight, route)
         route_report, drop = (dict(route_entry) if route_entry else None), ()
+        steps, entries = ({name: step}, {name: route_entry}) if step else ({}, {})
         story = {"kind": "canary", "system": system, "weight": weight, "images": dict(images), "split": report,
                  "summary": f"canary of {system} at {weight}%"}
     else:
         if route:
             raise SlipwayError(f"route is for start only; {action} uses the route the canary of {system} was "
                                "started with (recorded in the journal)")
-        raw, report, step, route_report = _end_plan(client, options, record, system, action)
-        route_entry, drop = None, (name,)
+        raw, report, steps, route_report = _end_plan(client, options, record, system, action)
+        entries, drop = {}, (name,)
         story = {"kind": f"canary-{action}", "system": system,
                  "summary": f"canary of {system} {'promoted' if action == 'promote' else 'aborted'}"}
     if route_report:
@@ -521,8 +538,7 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
     if reason:
         story["reason"] = reason
         story["summary"] += f": {reason}"
-    runner = functools.partial(CanaryRun, action=story, drop=drop, route=step, canary_name=name,
-                               route_entry=route_entry)
+    runner = functools.partial(RoutedRun, action=story, drop=drop, routes=steps, route_entries=entries)
     result = deliver(client, raw, options, progress=progress, runner=runner)
     result["canary"] = {"system": system, "action": action, "canary_system": name, "split": report,
                         "route": route_report}

@@ -202,6 +202,11 @@ class Delivery:
         if needed:
             raise SlipwayError(f"cannot retire what delivered systems depend on: {'; '.join(sorted(needed))}",
                                hint="retire the dependent systems too, or remove the dependency from their slipway.yml")
+        routed = sorted(name for name in retiring if (recorded[name] or {}).get("route"))
+        if routed:
+            raise SlipwayError(f"cannot retire {', '.join(routed)}: a canary routed through an HTTPRoute, which would "
+                               "keep sending its share of the traffic to a Service that is gone",
+                               hint="promote or abort the canary first (playbooks/canary.yml), then deliver again")
         if not retiring:
             return
         empty = build_systems([{"name": name, "namespace": recorded[name].get("namespace"), "documents": []}
@@ -543,6 +548,23 @@ class Delivery:
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class ReleaseRun(Delivery):
+    """A delivery that says in its record what it was (``action``) and removes ``drop`` systems from the release."""
+
+    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=()):
+        super().__init__(client, raw_systems, options, progress)
+        self.action = dict(action or {})
+        self.leaving |= set(drop)
+
+    def new_record(self, outcome, message, dry=False):
+        record = super().new_record(outcome, message, dry=dry)
+        if self.action:
+            record["action"] = dict(self.action, **{"from": (self.last or {}).get("revision")})
+            story = self.action.get("summary") or self.action.get("kind", "")
+            record["message"] = f"{story}; failed: {message}" if message else story
+        return record
 
 
 def deliver(client, raw_systems, options, progress=None, runner=None, lease=None, recover=None):

@@ -5,7 +5,8 @@
 A rollback is a delivery whose rendered systems are the objects stored with the target release (``snapshot.py``):
 the same lock, validation and server-side dry-run, ordered apply, prune, fail-fast wait and journal record as a
 delivery (``delivery.py``), so check mode predicts it exactly and a killed rollback is finished by the next run.
-Systems the target release did not have are emptied (their objects pruned) and leave the release.
+Systems the target release did not have are emptied (their objects pruned) and leave the release; a routed canary
+among them (``canary.py``) first gets its HTTPRoute's rules put back, as an ``abort`` would.
 A system restored from a release that recorded health gates is checked with those gates, as its delivery was.
 
 Which release:
@@ -23,7 +24,8 @@ import functools
 from dataclasses import replace
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Delivery, deliver
+from ansible_collections.slipway.platform.plugins.module_utils._release.canary import RoutedRun, restore_steps
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import deliver
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
     SUCCEEDED,
     Journal,
@@ -37,23 +39,6 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot
 )
 
 ON_FAILURE = ("fail", "rollback")
-
-
-class ReleaseRun(Delivery):
-    """A delivery that says in its record what it was (``action``) and removes ``drop`` systems from the release."""
-
-    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=()):
-        super().__init__(client, raw_systems, options, progress)
-        self.action = dict(action or {})
-        self.leaving |= set(drop)
-
-    def new_record(self, outcome, message, dry=False):
-        record = super().new_record(outcome, message, dry=dry)
-        if self.action:
-            record["action"] = dict(self.action, **{"from": (self.last or {}).get("revision")})
-            story = self.action.get("summary") or self.action.get("kind", "")
-            record["message"] = f"{story}; failed: {message}" if message else story
-        return record
 
 
 def content(record, systems=None):
@@ -122,7 +107,10 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
     summary = f"rollback to {target['revision']}{scope}" + (f": {reason}" if reason else "")
     story = {"kind": "rollback", "to": target["revision"], "systems": list(systems or []), "removed": dropped,
              "reason": reason or "", "summary": summary}
-    runner = functools.partial(ReleaseRun, action=story, drop=dropped)
+    routes = restore_steps(client, options, current, dropped)  # a canary that goes takes its route split along
+    if routes:
+        story["routes_restored"] = sorted(f"{step.route['namespace']}/{step.route['name']}" for step in routes.values())
+    runner = functools.partial(RoutedRun, action=story, drop=dropped, routes=routes)
     try:
         exact = replace(options, prune=True, retire=(), retire_absent=False)  # the target release, nothing more
         result = deliver(client, raw, exact, progress=progress, runner=runner, lease=lease)
