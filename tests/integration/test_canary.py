@@ -314,8 +314,8 @@ def test_abort_restores_the_route_exactly_and_hands_its_fields_back(stack_dir, n
         step(stack_dir, context, "abort")
 
 
-def test_a_rollback_past_a_routed_canary_restores_the_route_and_retiring_it_is_refused(stack_dir, ns, context,
-                                                                                        kubectl):
+def test_a_rollback_past_a_routed_canary_restores_the_route_and_retiring_it_is_refused(
+        stack_dir, ns, context, kubectl):
     run(stack_dir, routed_web(ns), context)
     before = route_of(kubectl, ns)
     step(stack_dir, context, "start", route={"name": "shop", "header": HEADER}, images={"web": NEW}, weight=40)

@@ -85,7 +85,7 @@ def test_systems_added_after_the_target_are_emptied_and_dropped():
 def test_the_record_tells_the_story_and_drops_removed_systems():
     emptied = {"name": "newcomer", "namespace": "shop", "documents": []}
     run = ReleaseRun(FakeClient(), [emptied], Options(context="local"),
-                        action={"kind": "rollback", "to": 1, "summary": "rollback to 1: why"}, drop=["newcomer"])
+                     action={"kind": "rollback", "to": 1, "summary": "rollback to 1: why"}, drop=["newcomer"])
     run.validate_locally()
     run.runs = {"newcomer": SystemRun(system=run.systems[0], result="retired")}
     run.last = rec(2, app="b", newcomer="n")
