@@ -151,7 +151,8 @@ options:
         objects a system no longer declares), after every system of O(systems) is ready; the release recorded no
         longer lists them. Nothing is deleted if the delivery fails first.
       - A system that is not in the context's current release is ignored, so retiring twice changes nothing.
-      - A system O(systems) delivers cannot be retired, nor one that a delivered system depends on.
+      - A system O(systems) delivers cannot be retired, nor one that a delivered system depends on, nor a canary
+        routed through an HTTPRoute (promote or abort it with M(slipway.platform.canary) first).
       - A rollback to a release that still had the system brings it back.
     type: list
     elements: str

@@ -29,6 +29,10 @@ description:
     C(slipway.io/config-digest) (a keyed hash), so restoring the config also rolls the pods onto it.
   - A rollback checks the health gates recorded with the release it restores, on the systems it changes; a system
     retired since that release comes back.
+  - A canary routed through an HTTPRoute (M(slipway.platform.canary) with O(slipway.platform.canary#module:route))
+    that the restored release did not have is removed like an O(slipway.platform.canary#module:action=abort) would;
+    the route gets its rules back before the canary's Service goes, and the journal entry lists it in
+    C(action.routes_restored).
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
