@@ -212,7 +212,10 @@ def test_dependencies_are_delivered_and_ready_first(stack_dir, ns, context):
 
 
 def crash_pods(kubectl, namespace, app, stop):
-    """A test-only stand-in for a crashing container: mark the app's pods CrashLoopBackOff (kwok runs nothing)."""
+    """A test-only stand-in for a crashing container: mark the app's pods CrashLoopBackOff (kwok runs nothing).
+
+    The pods must be kept away from kwok, which would make them Ready first (the real node's test has a container
+    that really crashes)."""
     status = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
                          "containerStatuses": [{"name": "app", "ready": False, "restartCount": 4, "image": "x",
                                                 "imageID": "", "state": {"waiting": {
@@ -233,12 +236,27 @@ def test_a_crashing_workload_fails_the_delivery_with_the_reason_before_the_timeo
     start = time.monotonic()
     try:
         with pytest.raises(SlipwayError) as err:
-            run(stack_dir, [system("app", ns, deployment("crasher"))], context, wait_timeout=240)
+            crasher_deployment = deployment("crasher")
+            crasher_deployment["spec"]["template"]["spec"]["nodeSelector"] = {"slipway.io/nowhere": "true"}
+            run(stack_dir, [system("app", ns, crasher_deployment)], context, wait_timeout=240)
     finally:
         stop.set()
     assert time.monotonic() - start < 120
     assert "CrashLoopBackOff" in err.value.msg and "Deployment" in err.value.msg
     assert "restarts=4" in json.dumps(err.value.details)
+
+
+def test_a_rollout_that_stalls_without_failing_names_the_pod_state_and_events_at_the_timeout(stack_dir, ns, context):
+    """No fail-fast reason (an unschedulable pod within its progress deadline): the timeout says why it waited."""
+    stalled = deployment("stalled")
+    stalled["spec"]["template"]["spec"]["nodeSelector"] = {"slipway.io/nowhere": "true"}
+    with pytest.raises(SlipwayError) as err:
+        run(stack_dir, [system("app", ns, stalled)], context, wait_timeout=8)
+    assert f"system app: not ready after 8s: Deployment {ns}/stalled: 0 of 1 updated replicas available (pod " \
+        in err.value.msg
+    assert "Pending: PodScheduled=False(Unschedulable: " in err.value.msg
+    assert any(line.startswith("event Pod/stalled-") and ": FailedScheduling: " in line
+               for line in err.value.details["systems"][0]["details"])
 
 
 def names_of(kubectl, kind, namespace):

@@ -123,8 +123,9 @@ def pod_summary(pod):
         states.append(f"{container.get('name')}={name}{'(' + reason + ')' if reason else ''}"
                       f" restarts={container.get('restartCount', 0)}")
     for condition in status.get("conditions") or []:
-        if condition.get("status") == "False" and condition.get("reason"):
-            states.append(f"{condition.get('type')}=False({condition.get('reason')}: {condition.get('message', '')})")
+        if condition.get("status") == "False":
+            why = f"({condition['reason']}: {condition.get('message', '')})" if condition.get("reason") else ""
+            states.append(f"{condition.get('type')}=False{why}")
     return f"pod {pod['metadata']['name']} {status.get('phase', 'Pending')}: " + ", ".join(states)
 
 

@@ -394,8 +394,10 @@ class Delivery:
                                        details=failure.details)
                 late = [t for t in targets if not t.done.is_set() or t.state != "ready"]
                 if late:
-                    reasons = "; ".join(f"{t.label}: {t.reason}" for t in late)
-                    run.details = [d for t in late for d in t.details]
+                    # the first pod's state says why a rollout stalls without failing (unschedulable, not Ready)
+                    reasons = "; ".join(f"{t.label}: {t.reason}" + (f" ({t.details[0]})" if t.details else "")
+                                        for t in late)
+                    run.details = [d for t in late for d in t.details + hub.events(t.namespace, t.name)]
                     raise SlipwayError(f"system {run.system.name}: not ready after {self.opts.wait_timeout:g}s: "
                                        f"{reasons}", details=run.details)
             self.check_health(run)

@@ -59,6 +59,15 @@ def test_pod_failures_are_named():
     assert "restarts=4" in w.pod_summary(crash)
 
 
+def test_a_pod_that_is_not_ready_says_which_conditions_are_false_even_without_a_reason():
+    """A pod marked NotReady by the node lifecycle controller carries no reason; the summary still names it."""
+    stalled = {"metadata": {"name": "web-x"}, "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "False"}, {"type": "ContainersReady", "status": "True"},
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4 nodes are available"}]}}
+    assert w.pod_summary(stalled) == ("pod web-x Running: Ready=False, "
+                                      "PodScheduled=False(Unschedulable: 0/4 nodes are available)")
+
+
 def test_only_pods_of_the_newest_revision_count_for_a_deployment():
     replicasets = [
         {"metadata": {"labels": {"pod-template-hash": "new"}, "ownerReferences": [{"uid": "d1"}],
