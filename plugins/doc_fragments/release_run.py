@@ -29,7 +29,10 @@ options:
     type: int
     default: 30
   holder:
-    description: Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
+    description:
+      - Who holds the lock, shown to anyone waiting; defaults to C(user@host pid N) plus a CI job id.
+      - The holder of a job that holds the context with M(slipway.platform.context_lock) runs inside that hold and
+        hands the lock back to the job when it ends.
     type: str
   confirmed:
     description: Must be true to change the C(production) context.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixtures.deliver.support import grant_namespace, unique
+from fixtures.deliver.support import context_inventory, grant_namespace, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = """\
@@ -62,18 +62,10 @@ def setup(stack_dir, kubectl, tmp_path):
         {"name": "alpha", "namespace": namespace, "depends_on": [], "images": [{"name": "alpha", "context": "."}],
          "manifests": "deploy"}))
     (eco / "alpha" / "deploy" / "app.yaml.j2").write_text(TEMPLATE)
-    inventory = tmp_path / "inventory"
-    (inventory / "group_vars" / "all").mkdir(parents=True)
-    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}))
-    pki = stack_dir / "pki"
-    (inventory / "group_vars" / "all" / "context.yml").write_text(yaml.safe_dump({
+    inventory = context_inventory(tmp_path / "inventory", stack_dir, **{
         "slipway_context": context, "slipway_ecosystem_root": str(eco), "slipway_systems": ["alpha"],
-        "slipway_registry": "127.0.0.1:5001", "slipway_system_tags": {"alpha": "v1"},
-        "slipway_system_values": {"alpha": {"greeting": "hi"}}, "slipway_reports_dir": str(tmp_path / "reports"),
-        "slipway_kube_api_url": "https://127.0.0.1:6443", "slipway_kube_ca_cert": str(pki / "ca.crt"),
-        "slipway_kube_client_cert": str(pki / "deployer.crt"), "slipway_kube_client_key": str(pki / "deployer.key"),
-        "slipway_deliver_wait_timeout": 90}))
+        "slipway_system_tags": {"alpha": "v1"}, "slipway_system_values": {"alpha": {"greeting": "hi"}},
+        "slipway_reports_dir": str(tmp_path / "reports"), "slipway_deliver_wait_timeout": 90})
     yield {"namespace": namespace, "context": context, "inventory": inventory, "tmp": tmp_path}
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 

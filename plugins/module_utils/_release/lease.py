@@ -9,6 +9,10 @@ skew, also on how long this process has seen the Lease unchanged.
 A renewal that fails because the API did not answer (a restart, a timeout) is retried every second until the
 Lease would expire: a blip does not cost the lock. Only another holder, or a silence as long as the Lease's
 duration, does.
+
+A job can hold the Lease across several steps (``hold``, the ``context_lock`` module): a delivery whose holder is the
+job's own then runs inside that hold, and when it ends hands the Lease back to the job, renewed for the hold's
+duration, instead of freeing it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._errors import Sl
 
 NAMESPACE = "slipway-system"
 RENEW_RETRY = 1.0  # seconds between renewals after one failed
+HOLD_ANNOTATION = "slipway.io/hold"  # on a Lease held by a job across steps (``hold``), not by one run
 
 
 def lease_name(context):
@@ -54,8 +59,9 @@ def expired(lease, now):
 
 class Lease:
     def __init__(self, client, context, holder, duration=30, namespace=NAMESPACE,
-                 clock=time.time, monotonic=time.monotonic, sleep=time.sleep):
+                 clock=time.time, monotonic=time.monotonic, sleep=time.sleep, job_hold=False):
         self.client = client
+        self.job_hold = job_hold  # held across a job's steps: marked on the Lease, not renewed in the background
         self.context = context
         self.holder = holder
         self.duration = int(duration)
@@ -67,6 +73,7 @@ class Lease:
         self.lost = None
         self.waited = 0.0
         self.took_over = None
+        self.outer_duration = None  # the duration of this holder's own earlier hold, which release() gives back
         self._current = None
         self._renewed = None  # monotonic time of the last write the server accepted
         self._stop = threading.Event()
@@ -89,6 +96,8 @@ class Lease:
     def try_acquire(self, lease):
         """One attempt against the Lease as read (``lease``); True when this process now holds it."""
         previous = ((lease or {}).get("spec") or {}).get("holderIdentity")
+        inside = previous == self.holder and is_hold(lease) and not expired(lease, self.clock())
+        outer_duration = (lease.get("spec") or {}).get("leaseDurationSeconds") if inside else None
         if lease is None:
             method, path = "POST", self.collection
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -99,6 +108,14 @@ class Lease:
         else:
             transitions = (lease.get("spec") or {}).get("leaseTransitions", 0) + (previous != self.holder)
             method, path, body = "PUT", self.path, dict(lease, spec=self._spec(int(transitions)))
+            if inside:
+                body["spec"]["acquireTime"] = lease["spec"].get("acquireTime") or body["spec"]["acquireTime"]
+            else:  # a hold this run is not part of (expired, or another holder's) ends here
+                body["metadata"] = without_hold(lease.get("metadata") or {})
+        if self.job_hold:
+            metadata = dict(body["metadata"])
+            metadata["annotations"] = dict(metadata.get("annotations") or {}, **{HOLD_ANNOTATION: "true"})
+            body = dict(body, metadata=metadata)
         try:
             self._current = self.client.request(method, path, body=body)
         except SlipwayError as exc:
@@ -107,6 +124,7 @@ class Lease:
             raise
         if previous and previous != self.holder:
             self.took_over = previous
+        self.outer_duration = outer_duration
         self.held = True
         self._renewed = self.monotonic()
         return True
@@ -115,6 +133,8 @@ class Lease:
         """Take the Lease as read, without waiting; renew it in the background once held."""
         if not self.try_acquire(lease):
             return False
+        if self.job_hold:
+            return True
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name="slipway-lease", daemon=True)
         self._thread.start()
@@ -213,10 +233,63 @@ class Lease:
             if not self.held:
                 return
             body = dict(self._current)
-            body["spec"] = dict(body["spec"], holderIdentity=None, renewTime=micro_time(self.clock()))
+            if self.outer_duration:  # back to the job that held the context before this run
+                body["spec"] = dict(body["spec"], leaseDurationSeconds=self.outer_duration,
+                                    renewTime=micro_time(self.clock()))
+            else:
+                body["spec"] = dict(body["spec"], holderIdentity=None, renewTime=micro_time(self.clock()))
             with contextlib.suppress(SlipwayError):  # if this fails, the Lease expires by itself
                 self.client.request("PUT", self.path, body=body)
             self.held = False
+
+
+def hold(client, context, holder, duration, timeout, namespace=NAMESPACE, check_mode=False, on_wait=None,
+         clock=time.time, monotonic=time.monotonic, sleep=time.sleep):
+    """Hold the context's Lease for a job of several steps, ``duration`` seconds from now (taken, or renewed).
+
+    Nothing renews it in the background: the job renews it by holding again, and ends it with ``release_hold``;
+    a job that is killed loses it ``duration`` seconds after its last hold. Deliveries, rollbacks and canary steps
+    whose ``holder`` is the job's run inside the hold; any other waits for it like for a delivery.
+    Returns ``{changed, holder, was, expires_in}``; ``changed`` is false when the job held it already.
+    """
+    lease = Lease(client, context, holder, duration, namespace, clock=clock, monotonic=monotonic, sleep=sleep,
+                  job_hold=True)
+    current = lease.peek()
+    spec = (current or {}).get("spec") or {}
+    mine = spec.get("holderIdentity") == holder and is_hold(current) and not expired(current, lease.clock())
+    was = None if expired(current, lease.clock()) else spec.get("holderIdentity")
+    if check_mode:
+        if was and not mine:
+            raise SlipwayError(f"context {context} is locked by {describe(current)}; a real run would wait up to "
+                               f"{timeout:g}s for it", holder=was)
+    else:
+        lease.acquire(timeout, first=current, on_wait=on_wait)
+    return {"changed": not mine, "holder": holder, "was": was, "expires_in": int(duration)}
+
+
+def release_hold(client, context, holder, namespace=NAMESPACE, check_mode=False, clock=time.time):
+    """End a job's hold (``hold``); a Lease that is free or expired already is nothing to do."""
+    lease = Lease(client, context, holder, namespace=namespace, clock=clock)
+    current = lease.peek()
+    if current is None or expired(current, lease.clock()):
+        return {"changed": False, "holder": holder, "was": None}
+    was = current["spec"].get("holderIdentity")
+    if was != holder:
+        raise SlipwayError(f"context {context} is held by {describe(current)}, not by {holder}; nothing was changed",
+                           holder=was, hint="release it with the holder that took it, or let it expire")
+    if not check_mode:
+        spec = dict(current["spec"], holderIdentity=None, renewTime=micro_time(lease.clock()))
+        client.request("PUT", lease.path, body=dict(current, metadata=without_hold(current["metadata"]), spec=spec))
+    return {"changed": True, "holder": holder, "was": was}
+
+
+def is_hold(lease):
+    return bool((((lease or {}).get("metadata") or {}).get("annotations") or {}).get(HOLD_ANNOTATION))
+
+
+def without_hold(metadata):
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != HOLD_ANNOTATION}
+    return dict(metadata, annotations=annotations)
 
 
 def describe(lease):

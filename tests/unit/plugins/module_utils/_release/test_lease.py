@@ -139,3 +139,77 @@ def test_a_renewal_whose_answer_was_lost_carries_on_from_the_server_s_lease():
     assert lease.keep_renewing() == lease.renew_interval
     assert lease.held and lease.lost is None
     assert client.store[lease.path]["spec"]["holderIdentity"] == "ci-1"
+
+
+def job_hold(client, clock, holder="job 42", duration=1800):
+    return lk.hold(client, "local", holder, duration, timeout=1, clock=clock, monotonic=clock, sleep=clock.sleep)
+
+
+def test_a_delivery_of_the_job_runs_inside_its_hold_and_hands_the_lease_back():
+    client, clock = FakeClient(), Clock()
+    job_hold(client, clock)
+    held = client.store[lk.Lease(client, "local", "x").path]
+    assert lk.is_hold(held) and held["spec"]["leaseDurationSeconds"] == 1800
+    clock.now += 100
+    delivery = make(client, "job 42", clock, duration=30)
+    delivery.acquire(timeout=1)
+    delivery._stop.set()
+    during = client.store[delivery.path]["spec"]
+    assert during["holderIdentity"] == "job 42" and during["leaseDurationSeconds"] == 30
+    assert during["acquireTime"] == held["spec"]["acquireTime"] and during["leaseTransitions"] == 0
+    clock.now += 10
+    delivery.release()
+    after = client.store[delivery.path]
+    assert after["spec"]["holderIdentity"] == "job 42" and after["spec"]["leaseDurationSeconds"] == 1800
+    assert after["spec"]["renewTime"] == lk.micro_time(clock.now) and lk.is_hold(after)
+
+
+def test_another_holder_waits_for_the_job_and_only_the_job_releases_it():
+    client, clock = FakeClient(), Clock()
+    job_hold(client, clock)
+    with pytest.raises(SlipwayError, match="locked by job 42"):
+        make(client, "someone else", clock).acquire(timeout=2)
+    with pytest.raises(SlipwayError, match="is held by job 42 .*, not by someone else; nothing was changed"):
+        lk.release_hold(client, "local", "someone else", clock=clock)
+    assert lk.release_hold(client, "local", "job 42", check_mode=True, clock=clock)["changed"] is True
+    assert client.store[lk.Lease(client, "local", "x").path]["spec"]["holderIdentity"] == "job 42"
+    released = lk.release_hold(client, "local", "job 42", clock=clock)
+    assert released == {"changed": True, "holder": "job 42", "was": "job 42"}
+    freed = client.store[lk.Lease(client, "local", "x").path]
+    assert freed["spec"]["holderIdentity"] is None and not lk.is_hold(freed)
+    assert lk.release_hold(client, "local", "job 42", clock=clock)["changed"] is False  # twice: nothing to do
+
+
+def test_a_run_that_reuses_a_holder_name_without_a_hold_frees_the_lease_as_before():
+    client, clock = FakeClient(), Clock()
+    first = make(client, "ci-7", clock, duration=30)
+    first.take(None)
+    first._stop.set()  # killed, then run again with the same explicit holder before the Lease expired
+    again = make(client, "ci-7", clock, duration=30)
+    again.acquire(timeout=1)
+    again._stop.set()
+    again.release()
+    assert client.store[again.path]["spec"]["holderIdentity"] is None
+
+
+def test_a_delivery_that_takes_over_an_expired_hold_ends_it():
+    client, clock = FakeClient(), Clock()
+    job_hold(client, clock, duration=60)
+    clock.now += 61  # the job was killed between two steps
+    taker = make(client, "next job", clock)
+    taker.acquire(timeout=1)
+    taker._stop.set()
+    assert not lk.is_hold(client.store[taker.path]) and taker.took_over == "job 42"
+    taker.release()
+    assert client.store[taker.path]["spec"]["holderIdentity"] is None
+
+
+def test_holding_again_renews_the_hold_and_says_nothing_changed():
+    client, clock = FakeClient(), Clock()
+    assert job_hold(client, clock)["changed"] is True
+    clock.now += 500
+    again = job_hold(client, clock)
+    assert again == {"changed": False, "holder": "job 42", "was": "job 42", "expires_in": 1800}
+    assert client.store[lk.Lease(client, "local", "x").path]["spec"]["renewTime"] == lk.micro_time(clock.now)
+    with pytest.raises(SlipwayError, match="locked by job 42 .* a real run would wait up to 1s"):
+        lk.hold(client, "local", "other job", 60, timeout=1, check_mode=True, clock=clock)
