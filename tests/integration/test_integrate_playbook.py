@@ -120,3 +120,31 @@ def test_a_failed_delivery_is_rolled_back_and_nothing_is_merged(job, kubectl):
     assert greeting(kubectl, job) == "hi"  # the previous release again
     assert git("rev-parse", "main", cwd=job["origin"]) == before  # not merged
     assert lease_holder(kubectl, job) is None  # released on failure too
+
+
+def test_a_conflicting_rebase_is_aborted_before_anything_is_built_or_delivered(job, kubectl):
+    commit(job["tree"], "alpha says hi", greeting="hi")
+    seed = job["tree"].parent / "seed"
+    commit(seed, "alpha says hey upstream", greeting="hey")
+    git("push", "-q", "origin", "HEAD:main", cwd=seed)
+    head = git("rev-parse", "HEAD", cwd=job["tree"])
+    done = integrate(job, "integration job-3")
+    assert done.returncode != 0
+    assert "does not rebase cleanly on origin/main (the rebase was aborted" in done.stdout
+    assert git("rev-parse", "HEAD", cwd=job["tree"]) == head and git("status", "--porcelain", cwd=job["tree"]) == ""
+    assert greeting(kubectl, job) is None  # nothing delivered
+    assert lease_holder(kubectl, job) is None
+
+
+def test_a_merge_that_fails_rolls_the_delivery_back(job, kubectl):
+    commit(job["tree"], "alpha says hi", greeting="hi")
+    assert integrate(job, "integration job-1").returncode == 0
+    hook = job["origin"] / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    commit(job["tree"], "alpha says hallo", greeting="hallo")
+    done = integrate(job, "integration job-4")
+    assert done.returncode != 0
+    assert "The merge failed" in done.stdout and "main is frozen" in done.stdout
+    assert greeting(kubectl, job) == "hi"  # the delivered "hallo" was rolled back
+    assert lease_holder(kubectl, job) is None
