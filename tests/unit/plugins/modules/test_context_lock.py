@@ -19,7 +19,7 @@ def run_main(capsys, args):
 @pytest.mark.parametrize("bad", [{"holder": "  "}, {"duration": 0}, {"lock_timeout": -1}])
 def test_bad_input_is_refused_before_any_request(capsys, bad):
     # an API URL nothing listens on: had the module tried it, the message would say so
-    result, _ = run_main(capsys, dict({"context": "unit", "holder": "job 1", "api_url": "https://127.0.0.1:1"}, **bad))
+    result = run_main(capsys, dict({"context": "unit", "holder": "job 1", "api_url": "https://127.0.0.1:1"}, **bad))[0]
     assert result["failed"]
     assert result["msg"] == "holder must not be empty, duration must be at least 1 and lock_timeout at least 0"
 
