@@ -31,6 +31,8 @@ try:
         TimeoutError,
     )
     HAS_URLLIB3 = True
+    # what a request that never got an answer raises (a TLS failure aside, which _send names itself)
+    TRANSPORT_ERRORS = (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError)
 except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
 
@@ -140,7 +142,7 @@ class KubeClient:
             attempts -= 1
             try:
                 response = self._send(method, path, url, data, headers, dry_run)
-            except (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError) as exc:
+            except TRANSPORT_ERRORS as exc:
                 if attempts > 0:
                     time.sleep(0.2)
                     continue
@@ -171,7 +173,7 @@ class KubeClient:
         timeout = urllib3.Timeout(connect=min(5.0, timeout), read=timeout)
         try:
             response = self._send("GET", path, self.conn.server + path, None, {"Accept": "*/*"}, False, timeout)
-        except (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError) as exc:
+        except TRANSPORT_ERRORS as exc:
             reason = "no answer within the timeout" if isinstance(exc, ReadTimeoutError) else _short(exc)
             raise SlipwayError(f"GET {path}: {reason}", request=f"GET {path}") from None
         return response.status, response.data
