@@ -96,7 +96,7 @@ class Lease:
     def try_acquire(self, lease):
         """One attempt against the Lease as read (``lease``); True when this process now holds it."""
         previous = ((lease or {}).get("spec") or {}).get("holderIdentity")
-        inside = previous == self.holder and is_hold(lease) and not expired(lease, self.clock())
+        inside = own_hold(lease, self.holder, self.clock())
         outer_duration = (lease.get("spec") or {}).get("leaseDurationSeconds") if inside else None
         if lease is None:
             method, path = "POST", self.collection
@@ -255,9 +255,9 @@ def hold(client, context, holder, duration, timeout, namespace=NAMESPACE, check_
     lease = Lease(client, context, holder, duration, namespace, clock=clock, monotonic=monotonic, sleep=sleep,
                   job_hold=True)
     current = lease.peek()
-    spec = (current or {}).get("spec") or {}
-    mine = spec.get("holderIdentity") == holder and is_hold(current) and not expired(current, lease.clock())
-    was = None if expired(current, lease.clock()) else spec.get("holderIdentity")
+    now = lease.clock()
+    mine = own_hold(current, holder, now)
+    was = None if expired(current, now) else current["spec"].get("holderIdentity")
     if check_mode:
         if was and not mine:
             raise SlipwayError(f"context {context} is locked by {describe(current)}; a real run would wait up to "
@@ -281,6 +281,12 @@ def release_hold(client, context, holder, namespace=NAMESPACE, check_mode=False,
         spec = dict(current["spec"], holderIdentity=None, renewTime=micro_time(lease.clock()))
         client.request("PUT", lease.path, body=dict(current, metadata=without_hold(current["metadata"]), spec=spec))
     return {"changed": True, "holder": holder, "was": was}
+
+
+def own_hold(lease, holder, now):
+    """Whether ``lease`` is a live job hold (``hold``) of ``holder``: runs of that holder then run inside it."""
+    return ((lease or {}).get("spec") or {}).get("holderIdentity") == holder and is_hold(lease) \
+        and not expired(lease, now)
 
 
 def is_hold(lease):
