@@ -42,6 +42,15 @@ mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
+# unmount_below TREE: what debootstrap left mounted there (seen: its /proc), deepest first; archived, a mounted
+# /proc fails the import, and rm -rf must not walk into it.
+unmount_below() {
+  local tree
+  tree="$(realpath -m "$1")"
+  awk -v p="$tree/" 'index($2, p) == 1 { print length($2), $2 }' /proc/self/mounts | sort -rn | cut -d' ' -f2- |
+    while read -r point; do umount --lazy "$point" || true; done
+}
+
 # build_image REF PACKAGES IMPORT-CHANGES... : debootstrap, run the image's setup hook, import.
 build_image() {
   local ref="$1" packages="$2" name="$3"; shift 3
@@ -54,17 +63,19 @@ build_image() {
     return
   fi
   local tree="$BUILD/$name" started=$SECONDS
+  unmount_below "$tree"
   rm -rf "$tree"
   mkdir -p "$tree" "$CACHE" "$(dirname "$LOG")"
   say "$ref: debootstrap --include=$packages (log: $LOG)"
   debootstrap --variant=minbase --cache-dir="$CACHE" --include="$packages" "$SUITE" "$tree" "$(mirror)" >>"$LOG" 2>&1
+  unmount_below "$tree"
   "setup_$name" "$tree"
   # Trim what a container never reads; copyright files stay (licence checks read them).
   rm -rf "$tree"/usr/share/man/* "$tree"/usr/share/info/* "$tree"/usr/share/locale/* \
     "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin "$tree"/var/cache/debconf/*-old
   local changes=()
   for change in "$@"; do changes+=(--change "$change"); done
-  tar -C "$tree" -c . | docker import "${changes[@]}" \
+  tar -C "$tree" --one-file-system -c . | docker import "${changes[@]}" \
     --change "LABEL org.opencontainers.image.description=\"$name from Debian $SUITE packages: $packages\"" \
     --change "LABEL org.slipway.recipe=$recipe" \
     - "$ref" >>"$LOG"

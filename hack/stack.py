@@ -310,6 +310,18 @@ def apt_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def unmount_below(root: Path) -> None:
+    """Unmount what debootstrap left mounted in a tree (seen here: its /proc), deepest first.
+
+    Archived, a mounted /proc fails the import ("file changed as we read it"); removed, it is not a tree at all.
+    """
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
+
+
 @step("base image slipway/debian (debootstrap)")
 def ensure_debian_image() -> str:
     ref = BASE_IMAGES["debian"]
@@ -318,10 +330,12 @@ def ensure_debian_image() -> str:
     root = STATE / "build" / "debian-rootfs"
     log = LOGS / "base-images.log"
     if root.exists():
+        unmount_below(root)
         shutil.rmtree(root)
     run(["debootstrap", "--variant=minbase", "--include=python3,python3-apt,sudo", "bookworm", str(root),
          apt_mirror()], log=log)
-    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    unmount_below(root)
+    tar = subprocess.Popen(["tar", "-C", str(root), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
     with log.open("ab") as out:
         imported = subprocess.run(["docker", "import", "--change", 'CMD ["/bin/bash"]', "-", ref],
                                   stdin=tar.stdout, stdout=out, stderr=subprocess.STDOUT,

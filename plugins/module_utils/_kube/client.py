@@ -4,6 +4,12 @@
 
 Only this package talks to the API. Every failure becomes a :class:`SlipwayError` that names the request,
 the HTTP status, the server's reason and what to check; certificates and tokens never appear in messages.
+
+An API server that goes away after it has answered (a restart, an upgrade, a crash) is a transient fault: with
+``outage_grace`` set, a request that cannot reach it, or that it refuses while it is not ready (a fresh server
+answers 403 before its RBAC caches are loaded, 503 or 429 under a restart), waits for ``/readyz`` within the grace
+and is sent again, when sending it again is safe. A server never reached in this run is a final fault (a wrong
+address or CA): it fails at once.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ try:
     import urllib3
     from urllib3.exceptions import HTTPError as Urllib3Error
     from urllib3.exceptions import (
+        ConnectTimeoutError,
         MaxRetryError,
         NewConnectionError,
         ProtocolError,
@@ -33,6 +40,8 @@ try:
     HAS_URLLIB3 = True
     # what a request that never got an answer raises (a TLS failure aside, which _send names itself)
     TRANSPORT_ERRORS = (NewConnectionError, MaxRetryError, ProtocolError, TimeoutError, Urllib3Error, OSError)
+    # what certainly never reached the server: any request may be sent again after it
+    NOT_SENT = (NewConnectionError, ConnectTimeoutError)
 except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
 
@@ -42,6 +51,20 @@ WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # After a 401, how long a token agent (kubelet, vault agent, a CI step) gets to finish writing the rotated token
 # to the token file before the request is retried with it (R9: refresh and retry once, else a clean Unauthorized).
 TOKEN_ROTATION_GRACE = 5.0
+# Answers a server gives while it is starting or overloaded; a ready server's 403 is final, a 500 is final too.
+NOT_READY_STATUSES = frozenset((403, 429, 500, 503, 504))
+READYZ_POLL = 0.5
+
+
+def resendable(method, content_type, status=None):
+    """Whether a request that failed in transit (or with ``status``) may be sent again without a second effect.
+
+    Reads, deletes and server-side applies are idempotent. A 403, 429 or 503 says the server did nothing, so any
+    request may go again; after a lost connection or a 500 a create or an update may already have taken effect.
+    """
+    if status in (403, 429, 503):
+        return True
+    return method in ("GET", "DELETE") or (method == "PATCH" and content_type == APPLY_PATCH)
 
 
 def api_error(method, path, status, body, dry_run=False):
@@ -71,7 +94,7 @@ class KubeClient:
     """JSON over HTTPS to one API server. Safe to share between threads; counts the writes it makes."""
 
     def __init__(self, conn, max_connections=16, user_agent="slipway.platform", token_grace=TOKEN_ROTATION_GRACE,
-                 sleep=time.sleep, monotonic=time.monotonic):
+                 sleep=time.sleep, monotonic=time.monotonic, outage_grace=0.0):
         if not HAS_URLLIB3:  # pragma: no cover
             raise SlipwayError("the Python library urllib3 is required (pip install urllib3)")
         self.conn = conn
@@ -82,6 +105,10 @@ class KubeClient:
         self.unauthorized = 0  # 401 answers, retried or not
         self.token_refreshes = 0  # requests retried with a rotated token from the token file
         self.token_grace = token_grace
+        # seconds to wait for an API server that answered before and went away (0: fail at once)
+        self.outage_grace = outage_grace
+        self.answered = False  # whether the API server has answered this client at least once
+        self.outages = 0  # requests that waited for the API server to come back
         self._sleep, self._monotonic = sleep, monotonic
         self.user_agent = user_agent
         kwargs = {"num_pools": 2, "maxsize": max_connections, "block": True, "retries": False,
@@ -138,19 +165,35 @@ class KubeClient:
         if data is not None:
             headers["Content-Type"] = content_type
         attempts = 2 if method == "GET" else 1
+        outage = None  # when this request first found the server gone or not ready
+        refused_once = False
         while True:
             attempts -= 1
             try:
                 response = self._send(method, path, url, data, headers, dry_run)
             except TRANSPORT_ERRORS as exc:
                 if attempts > 0:
-                    time.sleep(0.2)
+                    self._sleep(0.2)
                     continue
+                waited = ""
+                if self._may_wait(method, content_type, exc=exc):
+                    outage = outage or self._monotonic()
+                    if self._outlast(outage, path):
+                        continue
+                    waited = f" (waited {self.outage_grace:g}s for it to come back)"
                 if isinstance(exc, ReadTimeoutError):
                     raise self._unanswered(method, path, dry_run) from None
-                raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}",
+                raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}{waited}",
                                    hint="is the cluster up and api_url right? (from "
                                         f"{self.conn.source})", request=f"{method} {path}") from None
+            if response.status in NOT_READY_STATUSES and not refused_once \
+                    and self._may_wait(method, content_type, status=response.status):
+                # once per request: a server that is not ready is waited for; one that is ready gets one more try,
+                # since it may have become ready since it answered (a second refusal is final)
+                refused_once = True
+                outage = outage or self._monotonic()
+                if self._ready(path) or self._outlast(outage, path):
+                    continue
             break
         if ok_missing and response.status == 404:
             return None
@@ -199,6 +242,7 @@ class KubeClient:
                                    request=f"{method} {path}") from None
             with self._lock:
                 self.requests += 1
+                self.answered = True
                 if method in WRITE_METHODS and not dry_run and response.status < 300:
                     self.writes += 1
             if response.status != 401:
@@ -212,6 +256,34 @@ class KubeClient:
             refreshed = True
             with self._lock:
                 self.token_refreshes += 1
+
+    def _may_wait(self, method, content_type, exc=None, status=None):
+        """Whether a failure may be a server coming back (it answered before) and the request may go again."""
+        if not self.outage_grace or not self.answered:
+            return False
+        if exc is not None and isinstance(exc, NOT_SENT):
+            return True
+        return resendable(method, content_type, status)
+
+    def _ready(self, path):
+        """The server's own word on whether it is ready (``/readyz``); unreachable is not ready."""
+        if path.startswith("/readyz"):
+            return True
+        try:
+            status, _body = self.raw_get("/readyz", timeout=min(5.0, self.conn.request_timeout))
+        except SlipwayError:
+            return False
+        return status == 200
+
+    def _outlast(self, since, path):
+        """Wait until the API server says it is ready, within ``outage_grace`` of ``since``; whether it did."""
+        with self._lock:
+            self.outages += 1
+        while self._monotonic() - since < self.outage_grace:
+            self._sleep(READYZ_POLL)  # also spaces out the tries when the server says ready yet fails the request
+            if self._ready(path):
+                return True
+        return False
 
     def get(self, path, query=None, ok_missing=False):
         return self.request("GET", path, query=query, ok_missing=ok_missing)

@@ -3,8 +3,9 @@
 """Readiness: per-kind predicates (pure) and one shared waiter that watches every workload at once.
 
 The waiter reads each collection once per round for all the objects waited on, and fails an object as soon
-as the API shows it cannot become ready (ProgressDeadlineExceeded, CrashLoopBackOff, ImagePullBackOff,
-a failed Job ...), with the reason, pod states and recent events; it never sits out the timeout.
+as the API shows it cannot become ready (ProgressDeadlineExceeded, CrashLoopBackOff, an image that is not there,
+a failed Job ...), with the reason, pod states and recent events; it never sits out the timeout. A pull failure
+that can heal (``image_pull``) is waited on instead, and said once in the progress.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import object_path
+from ansible_collections.slipway.platform.plugins.module_utils._kube.image_pull import FINAL, HEALS, UNKNOWN, classify
 
 READY, PENDING, FAILED = "ready", "pending", "failed"
 WAITED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet", "CustomResourceDefinition"}
-POD_FAILURES = {"CrashLoopBackOff", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+# pull failures (ErrImagePull, ImagePullBackOff) are decided by image_pull.classify, on the evidence
+POD_FAILURES = {"CrashLoopBackOff", "InvalidImageName", "CreateContainerConfigError",
                 "CreateContainerError", "RunContainerError", "ErrImageNeverPull"}
 
 
@@ -82,12 +85,12 @@ def readiness(obj):
         phase = status.get("phase")
         if phase == "Failed":
             return FAILED, f"pod failed: {status.get('reason', '')} {status.get('message', '')}".strip()
-        reason = pod_failure(obj)
-        if reason:
-            return FAILED, reason
+        failure, healing = pod_verdict(obj)
+        if failure:
+            return FAILED, failure
         if phase == "Succeeded" or (conditions.get("Ready") or {}).get("status") == "True":
             return READY, phase.lower()
-        return PENDING, f"pod {phase or 'Pending'}"
+        return PENDING, healing or f"pod {phase or 'Pending'}"
     if kind == "ReplicaSet":
         want = spec.get("replicas", 1)
         if status.get("availableReplicas", 0) < want:
@@ -104,13 +107,31 @@ def readiness(obj):
 
 def pod_failure(pod):
     """The reason a pod cannot become ready (``None`` while it still may)."""
+    return pod_verdict(pod)[0]
+
+
+def pod_verdict(pod):
+    """``(failure, healing)``: why the pod cannot become ready, or the pull failure it is waiting out (or ``None``).
+
+    A failure of any container decides; a pull that can heal only says why the pod is still pending.
+    """
     status = pod.get("status") or {}
+    pull_secrets = (pod.get("spec") or {}).get("imagePullSecrets")
+    healing = None
     for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         waiting = (container.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in POD_FAILURES:
-            message = waiting.get("message") or ""
-            return f"container {container.get('name')} {waiting['reason']}: {message}".strip().rstrip(":")
-    return None
+        reason = waiting.get("reason")
+        if not reason:
+            continue
+        said = f"container {container.get('name')} {reason}: {waiting.get('message') or ''}".strip().rstrip(":")
+        verdict, meaning = classify(reason, waiting.get("message"), pull_secrets)
+        if verdict == HEALS:
+            healing = healing or f"{said} ({meaning})"
+        elif verdict == FINAL:
+            return f"{said} ({meaning})", None
+        elif reason in POD_FAILURES or (verdict == UNKNOWN and reason == "ImagePullBackOff"):
+            return said, None
+    return None, healing
 
 
 def pod_summary(pod):
@@ -198,13 +219,15 @@ class Target:
     details: list = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     ready_at: float | None = None
+    said: str = ""  # the last waiting reason told to the progress, so each is told once
 
 
 class WaitHub:
     """One polling loop for every target of a run: a LIST per collection per round, not per object."""
 
-    def __init__(self, client, interval=0.5, clock=time.monotonic):
+    def __init__(self, client, interval=0.5, clock=time.monotonic, notify=None):
         self.client = client
+        self.notify = notify  # called with a progress line when a target starts waiting out a pull that can heal
         self.interval = interval
         self.clock = clock
         self._targets = []
@@ -285,9 +308,14 @@ class WaitHub:
                         pods_by_ns[namespace] = self._pods(namespace, resource.kind == "Deployment")
                     pods, replicasets = pods_by_ns[namespace]
                     mine = current_pods(obj, pods, replicasets)
-                    failure = next((r for r in map(pod_failure, mine) if r), None)
+                    verdicts = [pod_verdict(p) for p in mine]
+                    failure = next((f for f, _ in verdicts if f), None)
+                    healing = next((h for _, h in verdicts if h), None)
                     if failure:
                         state, reason = FAILED, failure
+                    elif healing:
+                        reason = f"{reason}; waiting out a pull that can heal: {healing}"
+                        self._tell(target, healing)
                     target.details = [pod_summary(p) for p in mine[:5]]
                 target.state, target.reason = state, reason
                 if state == FAILED:
@@ -295,6 +323,11 @@ class WaitHub:
                 if state != PENDING:
                     target.ready_at = self.clock()
                     target.done.set()
+
+    def _tell(self, target, healing):
+        if self.notify is not None and healing != target.said:
+            target.said = healing
+            self.notify(f"{target.label}: waiting out a pull that can heal: {healing}")
 
     def _pods(self, namespace, with_replicasets):
         pods = self.client.get(f"/api/v1/namespaces/{namespace}/pods").get("items") or []

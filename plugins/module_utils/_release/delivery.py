@@ -299,7 +299,7 @@ class Delivery:
     # ----------------------------------------------------------------- execution
 
     def execute(self):
-        hub = WaitHub(self.client)
+        hub = WaitHub(self.client, notify=self.say)
         failed = {}
         try:
             try:
@@ -582,6 +582,9 @@ def deliver(client, raw_systems, options, progress=None, runner=None, lease=None
     """
     run = (runner or Delivery)(client, raw_systems, options, progress)  # runner: a subclass (rollback, canary)
     run.validate_locally()
+    # An API server that answered and then went away (a restart, an upgrade) is waited for as long as the lock
+    # could still be ours; past that, the failure is final and the next run takes the expired lock over.
+    client.outage_grace = max(client.outage_grace, options.lock_duration)
     run.connect()
     if lease is not None and not options.check_mode:
         run.lease = lease

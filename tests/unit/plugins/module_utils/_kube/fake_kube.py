@@ -16,6 +16,7 @@ class FakeClient:
         self.requests = 0
         self.patch = None  # callable(path, body, query) -> dict, or raise
         self.rv = 0
+        self.outage_grace = 0.0  # KubeClient's knob, set by the delivery engine
 
     def _fail(self, method, path, status, reason, message, causes=()):
         body = json.dumps({"kind": "Status", "reason": reason, "message": message,
