@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.stack/bin:$(PATH)
 STACK_ENV = set -a; source .stack/env; set +a
 
-.PHONY: setup up down status demo deliver test lint sanity unit integration bench requirements clean
+.PHONY: setup up down status deps-images demo deliver test lint sanity unit integration bench requirements clean
 
 setup:                      ## host packages, pinned venv, collection link
 	hack/setup.sh
@@ -19,6 +19,11 @@ down:                       ## stop the local stack
 
 status:
 	python3 hack/stack.py status
+
+# Not part of up/demo, which do not need them: once per machine, before the first generated service starts.
+deps-images: up             ## the images generated services build on and run beside (slipway/python, postgres, redis)
+	@echo "deps-images: slipway/python:bookworm, slipway/postgres:15, slipway/redis:7 (a few minutes each the first time; seconds when built)"
+	$(STACK_ENV); hack/deps-images.sh
 
 DEMO_PORT ?= 18080
 demo: up                    ## the main job: build, test and deliver the example shop to the local context

@@ -10,9 +10,11 @@
 # Each image is a debootstrapped minbase tree with the packages included, then `docker import`ed: the
 # host fetches the .deb files (so builds need no network inside a container), and one package cache is
 # shared between the three trees. An image built from the same recipe is kept (a label records it); pass
-# --force to rebuild anyway. Needs root (debootstrap), DOCKER_HOST pointing at the engine, and ~40 s per image.
+# --force to rebuild anyway. Needs root (debootstrap) and DOCKER_HOST pointing at the engine; a cold build takes
+# a few minutes per image and says which debootstrap stage it is in, a cached one a second. Concurrent runs (make
+# deps-images, the integration tests) take turns instead of sharing a build tree.
 #
-#   hack/deps-images.sh [--force] [postgres|redis|python ...]
+#   hack/deps-images.sh [--force] [postgres|redis|python ...]      (make deps-images runs it after make up)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${SLIPWAY_STACK_DIR:-$ROOT/.stack}"
@@ -51,6 +53,18 @@ unmount_below() {
     while read -r point; do umount --lazy "$point" || true; done
 }
 
+# debootstrap_stages REF: one line per debootstrap stage read on stdin (the full output goes to the log), so a
+# cold build of several minutes shows where it is.
+debootstrap_stages() {
+  awk -v ref="$1" '
+    BEGIN { names["Retrieving"] = "downloading packages"; names["Extracting"] = "extracting"
+            names["Installing"] = "installing core packages"; names["Unpacking"] = "unpacking"
+            names["Configuring"] = "configuring" }
+    $1 == "I:" && $2 == "Retrieving" && ++fetched % 50 == 0 { printf "[deps-images] %s: %d downloaded\n", ref, fetched }
+    $1 == "I:" && ($2 in names) && !seen[$2]++ { printf "[deps-images] %s: %s\n", ref, names[$2] }
+    { fflush() }'
+}
+
 # build_image REF PACKAGES IMPORT-CHANGES... : debootstrap, run the image's setup hook, import.
 build_image() {
   local ref="$1" packages="$2" name="$3"; shift 3
@@ -67,7 +81,12 @@ build_image() {
   rm -rf "$tree"
   mkdir -p "$tree" "$CACHE" "$(dirname "$LOG")"
   say "$ref: debootstrap --include=$packages (log: $LOG)"
-  debootstrap --variant=minbase --cache-dir="$CACHE" --include="$packages" "$SUITE" "$tree" "$(mirror)" >>"$LOG" 2>&1
+  if ! debootstrap --variant=minbase --cache-dir="$CACHE" --include="$packages" "$SUITE" "$tree" "$(mirror)" 2>&1 |
+      tee -a "$LOG" | debootstrap_stages "$ref"; then
+    say "$ref: debootstrap failed; the end of $LOG:"
+    tail -n 20 "$LOG" >&2
+    exit 1
+  fi
   unmount_below "$tree"
   "setup_$name" "$tree"
   # Trim what a container never reads; copyright files stay (licence checks read them).
@@ -169,6 +188,14 @@ setup_python() {
   chroot "$tree" groupadd --gid 10001 app
   chroot "$tree" useradd --uid 10001 --gid 10001 --create-home --shell /bin/sh app
 }
+
+# One build at a time per state folder: two runs would remove and fill the same trees under $BUILD.
+mkdir -p "$BUILD"
+exec 9>"$BUILD/deps-images.lock"
+if ! flock -n 9; then
+  say "another deps-images.sh is building in $STATE; waiting for it to finish"
+  flock 9
+fi
 
 for name in "${wanted[@]}"; do
   case "$name" in

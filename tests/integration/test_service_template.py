@@ -4,6 +4,10 @@ a source change served without a rebuild, nothing left after a plain `compose do
 service goes through the project's own build.yml and test.yml (image_build, image_test with every declared
 test category).
 
+Before any of that, the generator's image check: an image the kind needs that is not in the engine fails the
+run before anything is written, naming the image and the command that provides it; and if one goes missing
+anyway, compose names the missing dependency image instead of looking for it on a registry.
+
 Prints the time from "generate" to "answers on its port" for each template.
 """
 
@@ -125,6 +129,71 @@ SOURCE_EDITS = {
 }
 
 
+def new_service(env, kind, name, dest, *extra, check=True):
+    return run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK),
+                "-e", f"kind={kind}", "-e", f"service={name}", "-e", f"dest={dest}", *extra],
+               dict(env, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), cwd=ROOT, check=check)
+
+
+def missing_image(env) -> str:
+    """An image name no engine here has: how the check is shown a missing image without removing a shared one."""
+    image = f"slipway/missing-{secrets.token_hex(4)}:0"
+    assert run(["docker", "image", "inspect", image], env, check=False).returncode != 0
+    return image
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
+def test_a_missing_image_fails_the_generator_before_writing_naming_the_command(engine, tmp_path, check_mode):
+    missing = missing_image(engine)
+    dest = tmp_path / "orders"
+    done = new_service(engine, "backend", "orders", dest, "-e",
+                       json.dumps({"slipway_service_template_images": {"dependency": missing}}),
+                       *(["--check"] if check_mode else []), check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert f"needs images the Docker Engine (DOCKER_HOST={engine['DOCKER_HOST']}) does not have" in output
+    assert f"{missing} (dependency): run `docker pull {missing}`" in output
+    assert "slipway/python:bookworm (runtime)" not in output  # present, so not reported
+    assert "Nothing was written" in output
+    assert not dest.exists()
+
+
+def test_the_image_check_names_an_engine_that_does_not_answer(engine, tmp_path):
+    dest = tmp_path / "orders"
+    socket_path = tmp_path / "no-engine.sock"
+    done = new_service(dict(engine, DOCKER_HOST=f"unix://{socket_path}"), "worker", "orders", dest, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert f"in the Docker Engine (DOCKER_HOST=unix://{socket_path}). Start it" in output
+    assert f"Docker said: Cannot connect to the Docker daemon at unix://{socket_path}" in output
+    assert not dest.exists()
+
+
+@pytest.mark.slow
+def test_compose_names_a_missing_dependency_image_instead_of_pulling_it(engine, tmp_path):
+    """Someone runs `docker compose up` after the image went away: the dependency is never pulled
+    (pull_policy: never), so the error names the local image, not a registry lookup."""
+    missing = missing_image(engine)
+    name = f"st-missing-{secrets.token_hex(3)}"
+    dest = tmp_path / name
+    env = dict(engine, HOST_PORT=str(free_port()))
+    new_service(env, "frontend", name, dest, "-e", "slipway_service_template_check_images=false",
+                "-e", json.dumps({"slipway_service_template_images": {"dependency": missing}}))
+    try:
+        done = run(["docker", "compose", "up", "--build", "--wait", "--wait-timeout", "60"], env, cwd=dest,
+                   check=False)
+    finally:
+        run(["docker", "compose", "down", "--volumes", "--remove-orphans", "--timeout", "5"], env, cwd=dest,
+            check=False)
+        run(["docker", "image", "rm", "-f", f"{name}:dev"], env, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert f"No such image: {missing}" in output, output[-3000:]
+    assert "registry-1.docker.io" not in output and "pull access denied" not in output, output[-3000:]
+    compose_text = (dest / "docker-compose.yml").read_text()
+    assert f"image: {missing}\n    pull_policy: never" in compose_text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_generated_service_just_works(kind, engine, tmp_path, capsys, request):
@@ -139,8 +208,8 @@ def test_generated_service_just_works(kind, engine, tmp_path, capsys, request):
     leftovers = None
     started = time.monotonic()
     try:
-        run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK),
-             "-e", f"kind={kind}", "-e", f"service={name}", "-e", f"dest={dest}"], env, cwd=ROOT)
+        # With the image check on (the default): it passes, since the engine fixture built the images.
+        new_service(env, kind, name, dest)
         compose("up", "--build", "--wait", "--wait-timeout", "180")
         health = f"http://127.0.0.1:{port}/healthz"
         wait_for(lambda: http_get(health)[0] == 200, f"{health} to answer 200")

@@ -1,19 +1,26 @@
 """The service_template role through ansible-playbook, on this machine (no stack needed): the contract of
 its variables, then check -> apply -> check -> apply, verified on disk independently of `changed`, then
-a local edit refused and kept, and overwritten only with force."""
+a local edit refused and kept, and overwritten only with force; the deploy templates rendered by the delivery
+engine's own code. The image check needs an engine: test_service_template.py proves it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+from fixtures.deliver.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+assert ROOT  # fixtures.deliver.support has put the collection on sys.path
+from ansible_collections.slipway.platform.plugins.action.deliver import render_file  # noqa: E402
+
 ROLE = ROOT / "roles" / "service_template"
 
 
@@ -34,9 +41,27 @@ def test_every_template_file_is_used_and_exists():
     assert listed == on_disk
 
 
+def test_every_default_image_names_the_command_that_builds_it():
+    """A missing image is reported with a command: each kind's images must be ones Slipway's commands build,
+    hack/deps-images.sh (make deps-images) or the stack (make up), and the table must say which."""
+    tables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    commands = tables["__slipway_service_template_image_commands"]
+    defaults = {image for images in tables["__slipway_service_template_images"].values() for image in images.values()}
+    assert defaults == set(commands)
+    deps_images = set(re.findall(r"build_image (slipway/\S+)", (ROOT / "hack" / "deps-images.sh").read_text()))
+    stack_images = set(re.findall(r'"(slipway/[^"]+)"', re.search(r"^BASE_IMAGES = .*$",
+                                  (ROOT / "hack" / "stack.py").read_text(), re.MULTILINE).group(0)))
+    assert {image for image, command in commands.items() if command == "make deps-images"} <= deps_images
+    assert {image for image, command in commands.items() if command == "make up"} <= stack_images
+    assert set(commands.values()) == {"make deps-images", "make up"}
+
+
 def generate(dest: Path, *extra: str, check=False, diff=False, kind="backend", service="orders"):
+    # These tests prove what is written, on any machine: the image check, which needs a Docker Engine with the
+    # images, is off here and proven in test_service_template.py.
     command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(ROOT / "playbooks" / "new_service.yml"),
-               "-e", f"kind={kind}", "-e", f"service={service}", "-e", f"dest={dest}", *extra]
+               "-e", f"kind={kind}", "-e", f"service={service}", "-e", f"dest={dest}",
+               "-e", "slipway_service_template_check_images=false", *extra]
     command += ["--check"] if check else []
     command += ["--diff"] if diff else []
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
@@ -52,6 +77,34 @@ def write_result(done: subprocess.CompletedProcess) -> dict:
         if task["task"]["name"].split(" : ")[-1].startswith("Write the service into"):
             return task["hosts"]["localhost"]
     raise AssertionError(f"no write task in the output:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def test_generated_files_name_their_images_and_the_command_that_provides_each(tmp_path):
+    """The README says first what must be in the engine and how to get it; the Dockerfile and compose use those
+    images, and compose never pulls the dependency (a missing one is named as missing, not looked up on a
+    registry). An image that is not Slipway's is named with `docker pull`."""
+    dest = tmp_path / "orders"
+    override = {"slipway_service_template_images": {"runtime": "corp/python:3.11"}}
+    done = generate(dest, "-e", json.dumps(override))
+    assert done.returncode == 0, done.stdout[-3000:]
+    readme = (dest / "README.md").read_text()
+    before_start = readme[:readme.index("## Start")]
+    assert "- `corp/python:3.11` (runtime): `docker pull corp/python:3.11`" in before_start
+    assert "- `slipway/postgres:15` (dependency): `make deps-images`" in before_start
+    froms = [line for line in (dest / "Dockerfile").read_text().splitlines() if line.startswith("FROM ")]
+    assert froms == ["FROM corp/python:3.11 AS build", "FROM corp/python:3.11 AS runtime"]
+    database = yaml.safe_load((dest / "docker-compose.yml").read_text())["services"]["db"]
+    assert database["image"] == "slipway/postgres:15" and database["pull_policy"] == "never"
+    recorded = json.loads((dest / ".slipway-template.json").read_text())["variables"]
+    assert recorded["images"] == {"runtime": "corp/python:3.11", "dependency": "slipway/postgres:15"}
+
+
+def test_an_image_override_for_an_unknown_role_is_refused_before_writing(tmp_path):
+    dest = tmp_path / "orders"
+    done = generate(dest, "-e", json.dumps({"slipway_service_template_images": {"base": "corp/python:3.11"}}))
+    assert done.returncode != 0
+    assert "takes the keys runtime and dependency only" in done.stdout
+    assert not dest.exists()
 
 
 def tree(dest: Path) -> dict:
@@ -122,21 +175,28 @@ def test_force_overwrites_then_the_service_is_stable_again(generated):
     assert not write_result(generate(generated))["changed"]
 
 
+def render_like_deliver(folder: Path, variables: dict) -> dict:
+    """Each object a system folder's deploy templates render to, by kind, rendered as the delivery engine renders
+    them: its own render_file, with a Templar holding the variables it gives templates (system, images, context,
+    values; see ActionModule.render in plugins/action/deliver.py)."""
+    templar = Templar(loader=DataLoader()).copy_with_new_env(searchpath=[str(folder)], available_variables=variables)
+    objects = {}
+    for template in sorted(folder.glob("*.yaml.j2")):
+        for document in render_file(templar, variables["system"]["name"], str(template), str(folder)):
+            objects[document["content"]["kind"]] = document["content"]
+    return objects
+
+
 @pytest.mark.parametrize("kind", ["frontend", "backend", "worker"])
 def test_deploy_templates_render_to_kubernetes_objects(kind, tmp_path):
     """What deliver renders from a generated service: valid objects, recommended labels, probes, resources."""
-    jinja2 = pytest.importorskip("jinja2")
     dest = tmp_path / "svc"
     done = generate(dest, kind=kind, service="svc")
     assert done.returncode == 0, done.stdout[-3000:]
     system = yaml.safe_load((dest / "slipway.yml").read_text())
     variables = {"system": system, "images": {"svc": "127.0.0.1:5001/svc@sha256:" + "a" * 64},
                  "context": "local", "values": {"replicas": 3}}
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    objects = {}
-    for template in sorted((dest / system["manifests"]).glob("*.yaml.j2")):
-        for document in yaml.safe_load_all(environment.from_string(template.read_text()).render(variables)):
-            objects[document["kind"]] = document
+    objects = render_like_deliver(dest / system["manifests"], variables)
     assert set(objects) == {"worker": {"Deployment"}, "frontend": {"Deployment", "Service"},
                             "backend": {"Deployment", "Service", "Secret"}}[kind]
     deployment = objects["Deployment"]
