@@ -24,6 +24,7 @@ import time
 from urllib.parse import quote, urlencode
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.proxy import pool_manager
 
 try:
     import urllib3
@@ -123,11 +124,13 @@ class KubeClient:
             else:
                 kwargs["cert_reqs"] = ssl.CERT_NONE
                 kwargs["assert_hostname"] = False
+            if conn.tls_server_name:  # SNI and the name the certificate must carry
+                kwargs["server_hostname"] = conn.tls_server_name
             kwargs["cert_file"] = conn.cert_file or self._private_file("client.crt", conn.cert_data)
             kwargs["key_file"] = conn.key_file or self._private_file("client.key", conn.key_data)
         if not conn.validate_certs:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._pool = urllib3.PoolManager(**kwargs)
+        self._pool = pool_manager(conn.proxy_url, **kwargs)
 
     def _private_file(self, name, data):
         if not data:
@@ -222,7 +225,8 @@ class KubeClient:
         return response.status, response.data
 
     def _send(self, method, path, url, data, headers, dry_run, timeout=None):
-        """One exchange under the client's identity, counted; a 401 is retried once with a rotated token file.
+        """One exchange under the client's identity, counted; a 401 is retried once with a renewed token (a rotated
+        token file, an exec plugin run again).
 
         Transport errors are the caller's to name; a TLS failure is named here, it is the same for every caller.
         """
@@ -251,7 +255,7 @@ class KubeClient:
                 self.unauthorized += 1
             # A 401 means the server did nothing, so even a write is safe to send again; once only, so a revoked
             # token fails in seconds instead of looping.
-            if refreshed or not self.conn.token_file or not self._rotated_token(rejected=token):
+            if refreshed or not self.conn.renewable_token or not self._rotated_token(rejected=token):
                 raise self._unauthorized(method, path, response.data, dry_run, retried=refreshed)
             refreshed = True
             with self._lock:
@@ -289,11 +293,16 @@ class KubeClient:
         return self.request("GET", path, query=query, ok_missing=ok_missing)
 
     def _rotated_token(self, rejected):
-        """Wait (briefly) until the token file holds a token other than the one just rejected; return it or None.
+        """A token other than the one just rejected, or None.
 
-        An agent rotates the file before the old token expires, so the new token is usually there already; the
+        An exec plugin runs again at once (a failure to run it is the error). A token file is waited for (briefly):
+        an agent rotates the file before the old token expires, so the new token is usually there already; the
         grace covers an agent that is still writing. An empty or unreadable file is a rotation in progress.
         """
+        self.conn.forget_token(rejected)
+        if not self.conn.token_file:
+            token = self.conn.current_token()
+            return token if token and token != rejected else None
         deadline = self._monotonic() + self.token_grace
         while True:
             try:
@@ -325,6 +334,11 @@ class KubeClient:
             what = f"the API server rejected the token in the token file {conn.token_file} {again}"
             todo = ("the token expired or was revoked: write a valid one to that file (for example the output of "
                     "`kubectl create token SERVICE_ACCOUNT`), or let the agent that rotates it finish, then run again")
+        elif conn.exec_plugin is not None:
+            again = " again after running it again" if retried else ""
+            what = f"the API server rejected the credential from {conn.exec_plugin.where}{again}"
+            todo = ("its login may have expired or its identity lacks access to the cluster: run the plugin (or "
+                    "the login it needs) by hand, then run again")
         elif conn.token:
             what = "the API server rejected the bearer token (api_token)"
             todo = "it expired or was revoked: give a valid api_token (slipway_kube_api_token), then run again"

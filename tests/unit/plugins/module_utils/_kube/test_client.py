@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
 from ansible_collections.slipway.platform.plugins.module_utils._kube.config import Connection
+from ansible_collections.slipway.platform.plugins.module_utils._kube.exec_credential import ExecPlugin
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -220,3 +222,88 @@ def test_a_raw_get_with_a_revoked_token_says_which_credential(server):
     with pytest.raises(SlipwayError) as err:
         KubeClient(server).raw_get("/healthz", timeout=2)
     assert err.value.msg.startswith("GET /healthz: 401 Unauthorized: the API server rejected the token in the token")
+
+
+# ---------------------------------------------------------------------------------- exec plugins and proxies
+
+TOKEN_SEQUENCE_PLUGIN = """\
+import json, pathlib, sys
+runs = pathlib.Path(__file__).with_name("runs")
+count = int(runs.read_text()) + 1 if runs.exists() else 1
+runs.write_text(str(count))
+tokens = sys.argv[1:]
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": tokens[min(count, len(tokens)) - 1]}}))
+"""
+
+
+def exec_connection(server, tmp_path, *tokens):
+    """A connection whose token comes from a real exec plugin that gives ``tokens`` one per run (then the last)."""
+    script = tmp_path / "plugin.py"
+    script.write_text(f"#!{sys.executable}\n{TOKEN_SEQUENCE_PLUGIN}")
+    script.chmod(0o755)
+    spec = {"apiVersion": "client.authentication.k8s.io/v1", "command": str(script), "args": list(tokens),
+            "interactiveMode": "Never"}
+    return Connection(server=server.server, exec_plugin=ExecPlugin(spec, "u", "a test kubeconfig"))
+
+
+def test_a_rejected_exec_token_runs_the_plugin_again_once(server, tmp_path):
+    Handler.rotate_to = None
+    client = KubeClient(exec_connection(server, tmp_path, "stale", "fresh"))
+    client.request("POST", "/api/v1/namespaces/x/configmaps", body={"metadata": {"name": "b"}})
+    client.get("/api/v1/namespaces/x/configmaps/a")
+    assert Handler.seen == [("POST", "Bearer stale"), ("POST", "Bearer fresh"), ("GET", "Bearer fresh")]
+    assert (client.unauthorized, client.token_refreshes, client.writes, client.conn.exec_plugin.runs) == (1, 1, 1, 2)
+
+
+def test_an_exec_plugin_that_gives_the_rejected_token_again_is_a_clean_unauthorized(server, tmp_path):
+    Handler.rotate_to = None
+    client = KubeClient(exec_connection(server, tmp_path, "S3NTINEL"))
+    with pytest.raises(SlipwayError) as err:
+        client.get("/api/v1/namespaces/x/configmaps/a")
+    assert Handler.seen == [("GET", "Bearer S3NTINEL")]  # the plugin ran again, but gave nothing new to send
+    assert err.value.msg.startswith(
+        f"GET /api/v1/namespaces/x/configmaps/a: 401 Unauthorized: the API server rejected the credential from the "
+        f"exec plugin '{tmp_path / 'plugin.py'}' of user 'u' in a test kubeconfig (from options)")
+    assert client.conn.exec_plugin.runs == 2
+    assert "S3NTINEL" not in json.dumps(err.value.to_result())
+
+
+class ForwardProxy(BaseHTTPRequestHandler):
+    """An HTTP forward proxy that answers itself: it records the absolute URLs clients ask it for."""
+
+    asked = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.asked.append((self.path, self.headers.get("Proxy-Authorization")))
+        data = json.dumps({"kind": "Status", "via": "proxy"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_requests_go_through_the_proxy_with_its_credentials():
+    ForwardProxy.asked = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ForwardProxy)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        proxy = f"http://ops:p%40ss@127.0.0.1:{httpd.server_address[1]}"
+        client = KubeClient(Connection(server="http://kube.example.invalid:8080", proxy_url=proxy))
+        assert client.get("/version") == {"kind": "Status", "via": "proxy"}
+    finally:
+        httpd.shutdown()
+    assert ForwardProxy.asked == [("http://kube.example.invalid:8080/version", "Basic b3BzOnBAc3M=")]
+
+
+def test_a_socks_proxy_without_pysocks_is_named():
+    try:
+        import socks  # noqa: F401
+        pytest.skip("PySocks is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(SlipwayError, match="SOCKS proxy, which needs the Python library PySocks"):
+        KubeClient(Connection(server="https://10.0.0.1:6443", proxy_url="socks5://proxy:1080"))
