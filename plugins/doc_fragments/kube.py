@@ -42,4 +42,12 @@ options:
     description: Seconds one API request may take (connecting takes at most 5 of them).
     type: float
     default: 30.0
+attributes:
+  action_group:
+    description:
+      - Use C(group/slipway.platform.kube) in C(module_defaults) to set the connection once for every module that
+        talks to the Kube API.
+    support: full
+    membership:
+      - slipway.platform.kube
 """

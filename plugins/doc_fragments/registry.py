@@ -39,6 +39,12 @@ options:
   docker_host:
     description: The Docker Engine to use, for example C(unix:///run/docker.sock); defaults to C($DOCKER_HOST).
     type: str
+attributes:
+  action_group:
+    description: Use C(group/slipway.platform.image) in C(module_defaults) to set the registry and engine once.
+    support: full
+    membership:
+      - slipway.platform.image
 requirements:
   - Docker SDK for Python (C(docker)) on the host the module runs on, and a Docker Engine it can reach.
 """
