@@ -132,8 +132,8 @@ def test_a_list_of_two_records_is_oldest_first():
 def test_records_of_two_contexts_compare():
     staging = copy.deepcopy(OLD)
     staging["context"] = "staging"
-    assert release_diff(staging, OLD)["lines"] == ["staging 3 -> local 3: no change",
-                                                  "= unchanged: backend, frontend, legacy"]
+    lines = release_diff(staging, OLD)["lines"]
+    assert lines == ["staging 3 -> local 3: no change", "= unchanged: backend, frontend, legacy"]
 
 
 def test_old_records_without_objects_still_diff():
