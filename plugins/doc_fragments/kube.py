@@ -10,8 +10,20 @@ class ModuleDocFragment:
 options:
   kubeconfig:
     description:
-      - Path to a kubeconfig file. When unset and no O(api_url) is given, C($KUBECONFIG) is read,
-        then C(~/.kube/config).
+      - Path to a kubeconfig file. When unset and no O(api_url) is given, every file in C($KUBECONFIG) (separated
+        by C(:)) is read and merged as C(kubectl) merges them (the first file that names a cluster, user or context
+        wins it; C(current-context) comes from the first file that has one); without C($KUBECONFIG),
+        C(~/.kube/config). With none of them, in a pod (C(KUBERNETES_SERVICE_HOST) set), the pod's service account
+        is used (its token is re-read when it rotates).
+      - A user may authenticate with a client certificate, C(token), C(tokenFile) (re-read when the API server
+        rejects the token, so a rotated token is picked up) or an C(exec) credential plugin
+        (C(client.authentication.k8s.io/v1) or C(v1beta1), as EKS, GKE, AKS and C(kubelogin) write them). The
+        plugin runs without a terminal (C(interactiveMode) C(Always) is refused), once per module run; its credential
+        is kept until its C(expirationTimestamp) and the plugin runs again when the API server rejects it. A
+        missing plugin fails with its C(installHint), a failing one with its stderr. C(auth-provider) is refused
+        with the exec plugin that replaces it.
+      - A cluster's C(proxy-url) (C(http), C(https), or C(socks5) with PySocks installed) is used; without one,
+        C(HTTPS_PROXY) and C(NO_PROXY) apply (never to loopback addresses). C(tls-server-name) is honoured.
       - An explicit O(api_url), O(ca_cert), O(client_cert), O(client_key) or O(api_token) beats the kubeconfig.
     type: path
   kube_context:

@@ -126,7 +126,7 @@ def test_exec_plugin_token_is_sent_and_cached_for_the_run(tmp_path):
     status = {"token": "exec-token", "expirationTimestamp": "2999-01-01T00:00:00Z"}
     user = exec_user(exec_plugin(tmp_path), status, env=[{"name": "GREETING", "value": "hi"}])
     conn = load_connection({"kubeconfig": kubeconfig(tmp_path, user=user)}, environ={"PATH": os.environ["PATH"]})
-    assert [conn.current_token() for _ in range(3)] == ["exec-token"] * 3
+    assert [conn.current_token(), conn.current_token(), conn.current_token()] == ["exec-token"] * 3
     assert runs(tmp_path) == 1
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["request"] == {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
