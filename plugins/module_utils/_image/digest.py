@@ -4,10 +4,14 @@
 
 The digest covers the build context filtered by ``.dockerignore`` (moby's matching rules: ``*``, ``?``,
 ``**``, ``[...]``, ``\\`` escapes, ``!`` exceptions, the last match wins, a match on a folder covers its
-content), the Dockerfile, the build arguments and the target. The build itself is sent exactly the context
-that was hashed (``write_context_tar``), so digest and image can never disagree about what was read.
+content), the Dockerfile, the build arguments, the target, and what each image the build starts from is (its
+image ID, or the digest it is pinned to: see ``dockerfile.base_images``; the caller resolves them). Version
+control metadata (``VCS_METADATA``, at any depth) is left out whatever the ``.dockerignore`` says, so a fetch, a
+commit elsewhere or another checkout of the same sources gives the same tag; only an exception that names it
+(``!.git``) brings it back, for the builds that really read it (``context_patterns``). The build itself is sent
+exactly the context that was hashed (``write_context_tar``), so digest and image never disagree about what was read.
 Two builds with the same digest read the same bytes, so the tag derived from it names one image: an
-unchanged context gives the same tag (nothing to build or push), a one-byte change gives a new one.
+unchanged context gives the same tag (nothing to build or push), a one-byte change or a rebuilt base a new one.
 Pure Python, no Docker.
 """
 
@@ -21,9 +25,13 @@ import stat
 import tarfile
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._image.dockerfile import base_images
 
-SCHEME = "slipway-context-v1"
+SCHEME = "slipway-context-v2"  # v2: version control metadata out, base images in
 TAG_LENGTH = 32  # hex characters of the digest used as the tag (128 bits)
+# The folder (or file: a git worktree's or submodule's ``.git``) each version control system keeps in a work
+# tree. Versioned files such as .gitignore or .gitattributes are content and stay in.
+VCS_METADATA = (".git", ".hg", ".svn", ".bzr", ".jj", ".pijul", "_darcs", "CVS", ".fslckout", "_FOSSIL_")
 
 
 class Pattern:
@@ -35,9 +43,14 @@ class Pattern:
         body = os.path.normpath(body).replace(os.sep, "/").lstrip("/") or "."
         self.text = body
         self.regex = re.compile(_translate(body))
+        self.literal_prefix = re.split(r"[*?\[\\]", body, maxsplit=1)[0]
 
     def match(self, path):
         return self.regex.match(path) is not None
+
+    def may_match_below(self, folder):
+        """Whether this pattern could match something inside ``folder`` (judged by its literal start)."""
+        return self.literal_prefix.startswith(folder + "/") or (folder + "/").startswith(self.literal_prefix)
 
 
 def _translate(pattern):
@@ -100,7 +113,7 @@ def excluded(path, patterns):
 
 def context_entries(context, patterns):
     """Yield ``(relative path, kind, mode, payload)`` for every entry the build context sends, sorted."""
-    has_exceptions = any(p.exclusion for p in patterns)
+    exceptions = [p for p in patterns if p.exclusion]
     for root, dirs, files in os.walk(context):
         rel_root = os.path.relpath(root, context).replace(os.sep, "/")
         rel_root = "" if rel_root == "." else rel_root + "/"
@@ -114,7 +127,7 @@ def context_entries(context, patterns):
             skip = excluded(rel, patterns)
             if not skip:
                 yield rel, "d", stat.S_IMODE(os.lstat(full).st_mode), b""
-            if not skip or has_exceptions:  # an exception may bring back something below
+            if not skip or any(p.may_match_below(rel) for p in exceptions):  # it may bring back something below
                 kept_dirs.append(name)
         dirs[:] = kept_dirs
         for name in sorted(files):
@@ -129,12 +142,22 @@ def context_entries(context, patterns):
                 yield rel, "f", stat.S_IMODE(info.st_mode), _file_digest(full)
 
 
-def _patterns(context):
+def context_patterns(context):
+    """What leaves a context out: its ``.dockerignore``, and version control metadata at any depth.
+
+    The metadata patterns come after the file's, so they win over a broad exception (``*`` then ``!src`` does
+    not bring back ``src/.git``), except for a name an exception of the file spells out as a path component
+    (``!.git``, ``!vendor/.git/HEAD``): that name's pattern comes first and the file decides, last match wins.
+    """
+    patterns = []
     ignore_path = os.path.join(context, ".dockerignore")
-    if not os.path.isfile(ignore_path):
-        return []
-    with open(ignore_path, encoding="utf-8") as handle:
-        return parse_dockerignore(handle.read())
+    if os.path.isfile(ignore_path):
+        with open(ignore_path, encoding="utf-8") as handle:
+            patterns = parse_dockerignore(handle.read())
+    named = {part for p in patterns if p.exclusion for part in p.text.split("/")}
+    first = [Pattern("**/" + name) for name in VCS_METADATA if name in named]
+    last = [Pattern("**/" + name) for name in VCS_METADATA if name not in named]
+    return first + patterns + last
 
 
 def _dockerfile_path(context, dockerfile):
@@ -151,7 +174,7 @@ def write_context_tar(context, dockerfile, fileobj):
     inside = os.path.relpath(dockerfile_path, context).replace(os.sep, "/")
     with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
         names = set()
-        for rel, _kind, _mode, _payload in context_entries(context, _patterns(context)):
+        for rel, _kind, _mode, _payload in context_entries(context, context_patterns(context)):
             info = tar.gettarinfo(os.path.join(context, rel), arcname=rel)
             info.uid = info.gid = 0
             info.uname = info.gname = ""
@@ -179,17 +202,25 @@ def _file_digest(path):
     return sha.digest()
 
 
-def build_digest(context, dockerfile="Dockerfile", build_args=None, target=None):
+def build_digest(context, dockerfile="Dockerfile", build_args=None, target=None, resolve_base=None):
     """The sha256 hex digest of one build; ``dockerfile`` is relative to ``context`` unless absolute.
 
+    ``resolve_base(base)`` gives what each image the build reads is (``dockerfile.BaseImage`` -> an image ID or
+    ``sha256:`` digest) and raises SlipwayError when it cannot say; a Dockerfile that reads images needs it.
     Raises SlipwayError when the context or the Dockerfile is missing.
     """
     if not os.path.isdir(context):
         raise SlipwayError(f"build context {context} is not a folder")
     dockerfile_path = _dockerfile_path(context, dockerfile)
-    patterns = _patterns(context)
+    with open(dockerfile_path, encoding="utf-8", errors="replace") as handle:
+        bases = base_images(handle.read(), build_args, target, where=dockerfile_path)
+    if bases and resolve_base is None:
+        raise SlipwayError(f"{dockerfile_path} builds on {[b.reference for b in bases]}: the digest needs what "
+                           "each of them is, and no way to resolve them was given")
+    patterns = context_patterns(context)
     sha = hashlib.sha256()
-    header = {"scheme": SCHEME, "build_args": dict(sorted((build_args or {}).items())), "target": target or ""}
+    header = {"scheme": SCHEME, "build_args": dict(sorted((build_args or {}).items())), "target": target or "",
+              "bases": [[base.reference, base.platform or "", resolve_base(base)] for base in bases]}
     sha.update(json.dumps(header, sort_keys=True).encode() + b"\0")
     sha.update(b"dockerfile\0" + _file_digest(dockerfile_path))
     for rel, kind, mode, payload in context_entries(context, patterns):

@@ -114,11 +114,23 @@ class Engine:
         return digest
 
     def has_image(self, reference):
+        return self.image_id(reference) is not None
+
+    def image_id(self, reference):
+        """The ID of the image ``reference`` names in this engine, or None when the engine has no such image."""
         try:
-            self.api.inspect_image(reference)
-            return True
+            return self.api.inspect_image(reference)["Id"]
         except self.errors.ImageNotFound:
-            return False
+            return None
+        except self.errors.APIError as err:
+            raise SlipwayError(f"the Docker Engine at {self.host} could not inspect {reference}: "
+                               f"{err.explanation or err}", command=shlex.join(["docker", "image", "inspect",
+                                                                                reference])) from None
+
+    def platform(self):
+        """The engine's ``os/architecture``: the platform it builds and pulls for."""
+        version = self.api.version()
+        return f"{version['Os']}/{version['Arch']}"
 
     def pull(self, repository, reference, auth=None):
         """Pull ``repository:reference`` (a tag, or ``sha256:...`` for a digest)."""

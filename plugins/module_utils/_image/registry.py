@@ -170,17 +170,58 @@ class Registry:
 
     def manifest_digest(self, repository, reference):
         """The ``sha256:...`` digest of ``repository:reference``, or None when the registry has no such tag."""
+        response = self._manifest_response("HEAD", repository, reference)
+        if response is None:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        return "sha256:" + hashlib.sha256(self._manifest_response("GET", repository, reference).body).hexdigest()
+
+    def config_digest(self, repository, reference, platform):
+        """The config digest of ``repository:reference`` for ``platform`` (``os/architecture[/variant]``): what
+        the engine calls the image's ID once pulled. An index is followed to that platform's manifest. None when
+        the registry has no such tag."""
+        manifest = self._manifest(repository, reference)
+        if manifest is not None and "manifests" in manifest:
+            wanted = platform.split("/")
+            chosen = [entry for entry in manifest["manifests"] if _platform_of(entry)[:len(wanted)] == wanted]
+            if not chosen:
+                raise SlipwayError(f"registry {self.registry}: {repository}:{reference} has no image for {platform}",
+                                   registry=self.registry)
+            manifest = self._manifest(repository, chosen[0]["digest"])
+        if manifest is None:
+            return None
+        digest = manifest.get("config", {}).get("digest")
+        if not digest:
+            raise SlipwayError(f"registry {self.registry}: {repository}:{reference} is not an image manifest Slipway "
+                               "reads (schema 2 or OCI)", registry=self.registry)
+        return digest
+
+    def _manifest(self, repository, reference):
+        """The parsed manifest (or index) of ``repository:reference``, None when there is none."""
+        response = self._manifest_response("GET", repository, reference)
+        if response is None:
+            return None
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise SlipwayError(f"registry {self.registry}: the manifest of {repository}:{reference} is not JSON",
+                               registry=self.registry) from None
+
+    def _manifest_response(self, method, repository, reference):
         validate_repository(repository)
-        scope = f"repository:{repository}:pull"
-        path = f"/v2/{repository}/manifests/{reference}"
-        response = self.request("HEAD", path, {"Accept": MANIFEST_TYPES}, scope=scope)
+        response = self.request(method, f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_TYPES},
+                                scope=f"repository:{repository}:pull")
         if response.status == 404:
             return None
         if response.status != 200:
             raise SlipwayError(f"registry {self.registry} answered HTTP {response.status} for {repository}:"
                                f"{reference}", registry=self.registry, status=response.status)
-        digest = response.headers.get("Docker-Content-Digest")
-        if digest:
-            return digest
-        body = self.request("GET", path, {"Accept": MANIFEST_TYPES}, scope=scope).body
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return response
+
+
+def _platform_of(entry):
+    """``[os, architecture, variant]`` of an index entry (variant may be missing)."""
+    offered = entry.get("platform") or {}
+    return [offered.get("os"), offered.get("architecture")] + ([offered["variant"]] if offered.get("variant") else [])

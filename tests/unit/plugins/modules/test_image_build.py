@@ -11,6 +11,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils" / "_image"))
 
 from ansible_collections.slipway.platform.plugins.doc_fragments.registry import ModuleDocFragment
+from ansible_collections.slipway.platform.plugins.module_utils._image import bases
+from ansible_collections.slipway.platform.plugins.module_utils._image.registry import Registry
 from ansible_collections.slipway.platform.plugins.modules import image_build, image_test
 from fake_registry import FakeRegistry
 from module_runner import run_module
@@ -72,16 +74,38 @@ def test_wrong_credentials_fail_clearly_without_the_password(capsys):
     assert SENTINEL not in raw
 
 
-def test_check_mode_predicts_without_an_engine(capsys, monkeypatch):
+def test_check_mode_predicts_without_an_engine_from_a_registry_that_has_the_base(capsys, monkeypatch):
+    """The tag covers the base image; with no engine to ask, the registry that serves the base answers."""
     registry = FakeRegistry()
+    registry.manifests[("slipway/debian", "bookworm")] = ("sha256:" + "d" * 64,
+                                                         b'{"config": {"digest": "sha256:' + b"c" * 64 + b'"}}')
     monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(bases, "Registry", lambda host: Registry(registry.address, "slipway", registry.password))
     try:
         result, raw = run_module(capsys, image_build.main, {
             "ecosystem_root": SHOP, "systems": ["backend", "worker"], "registry": registry.address,
-            "registry_username": "slipway", "registry_password": registry.password}, check_mode=True)
+            "registry_username": "slipway", "registry_password": registry.password,
+            "docker_host": "unix:///nonexistent/docker.sock"}, check_mode=True)
     finally:
         registry.close()
     assert result["changed"] is True
     assert [i["action"] for i in result["images"]] == ["would_build", "would_build"]
+    assert [i["bases"] for i in result["images"]] == [{"slipway/debian:bookworm": "sha256:" + "c" * 64}] * 2
     assert result["references"] == {}
     assert registry.password not in raw
+
+
+def test_check_mode_fails_naming_a_base_nobody_can_resolve_and_the_command_that_builds_it(capsys, monkeypatch):
+    registry = FakeRegistry()
+    monkeypatch.setattr(bases, "Registry", lambda host: Registry(registry.address, "slipway", registry.password))
+    try:
+        result, raw = run_module(capsys, image_build.main, {
+            "ecosystem_root": SHOP, "systems": ["frontend"], "registry": registry.address,
+            "registry_username": "slipway", "registry_password": registry.password,
+            "docker_host": "unix:///nonexistent/docker.sock"}, check_mode=True)
+    finally:
+        registry.close()
+    assert result["failed"] and "Traceback" not in raw
+    assert "base image slipway/busybox:stable cannot be resolved" in result["msg"]
+    assert "slipway/busybox:stable is built by the local stack: `make up`" in result["msg"]
+    assert [i["action"] for i in result["images"]] == ["failed"]

@@ -14,12 +14,22 @@ from ansible_collections.slipway.platform.plugins.module_utils._image.spec impor
 
 
 class FakeEngine:
-    """Records builds and pushes; fails the build of any tag containing a name in ``broken``."""
+    """Records builds, pushes and base image lookups; fails the build of any tag containing a name in ``broken``;
+    has the images of ``bases`` (reference -> ID)."""
 
     lock = threading.Lock()
+    host = "unix:///fake.sock"
 
-    def __init__(self, log, broken=(), delay=0.0, running=None):
+    def __init__(self, log, broken=(), delay=0.0, running=None, bases=None):
         self.log, self.broken, self.delay, self.running = log, broken, delay, running
+        self.bases = bases or {}
+
+    def image_id(self, reference):
+        self.log.append(("inspect", reference))
+        return self.bases.get(reference)
+
+    def platform(self):
+        return "linux/amd64"
 
     def build(self, context, dockerfile, tag, build_args, target):
         with self.lock:
@@ -55,10 +65,10 @@ def images(tmp_path):
     return specs
 
 
-def run(images, registry, log, check_mode=False, broken=(), workers=2, delay=0.0, force=False):
+def run(images, registry, log, check_mode=False, broken=(), workers=2, delay=0.0, force=False, bases=None):
     running = [0, 0]
     results = b.build_all(images, Registry(registry.address, "slipway", registry.password),
-                          lambda: FakeEngine(log, broken, delay, running), auth={"username": "slipway"},
+                          lambda: FakeEngine(log, broken, delay, running, bases), auth={"username": "slipway"},
                           workers=workers, check_mode=check_mode, force=force)
     return results, running[1]
 
@@ -133,3 +143,36 @@ def test_registry_refusal_fails_before_any_build(images, fake_registry):
     assert log == []
     with pytest.raises(SlipwayError, match="workers"):
         b.build_all(images, client, lambda: None, workers=0)
+
+
+def test_a_rebuilt_base_changes_the_tags_of_the_images_on_it_and_only_theirs(images, fake_registry):
+    for image in images[:2]:
+        with open(image.context + "/Dockerfile", "w") as handle:
+            handle.write(f"FROM slipway/busybox:stable\nLABEL name={image.name}\n")
+    log, bases = [], {"slipway/busybox:stable": "sha256:" + "1" * 64}
+    results = run(images, fake_registry, log, bases=bases)[0]
+    assert [r["action"] for r in results] == ["built"] * 4
+    assert results[0]["bases"] == {"slipway/busybox:stable": "sha256:" + "1" * 64} and results[2]["bases"] == {}
+    assert log.count(("inspect", "slipway/busybox:stable")) == 1  # one lookup for the images sharing it
+    for r in results:
+        fake_registry.manifests[(r["name"], r["tag"])] = (r["digest"], b"{}")
+    log.clear()
+    assert [r["action"] for r in run(images, fake_registry, log, bases=bases)[0]] == ["skipped"] * 4
+    bases["slipway/busybox:stable"] = "sha256:" + "2" * 64  # rebuilt under the same name
+    log.clear()
+    again = run(images, fake_registry, log, bases=bases)[0]
+    assert [r["action"] for r in again] == ["built", "built", "skipped", "skipped"]
+    assert [r["tag"] != s["tag"] for r, s in zip(again, results, strict=True)] == [True, True, False, False]
+
+
+def test_an_unresolvable_base_fails_its_image_before_any_build(images, fake_registry):
+    missing = f"{fake_registry.address}/team/none:1"  # neither the engine nor the registry has it
+    with open(images[1].context + "/Dockerfile", "w") as handle:
+        handle.write(f"FROM {missing}\n")
+    log = []
+    results = run(images, fake_registry, log)[0]
+    beta = results[1]
+    assert beta["action"] == "failed" and beta["tag"] is None and beta["base_image"] == missing
+    assert f"base image {missing} cannot be resolved" in beta["msg"] and f"docker pull {missing}" in beta["msg"]
+    assert not [target for kind, target in log if kind != "inspect" and "/beta:" in target]
+    assert [r["action"] for r in results if r["name"] != "beta"] == ["built"] * 3
