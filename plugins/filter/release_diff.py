@@ -9,11 +9,10 @@ short_description: What changed between two releases of the journal, per system
 version_added: 0.1.0
 author: Slipway engineers (@slipway)
 description:
-  - Compares two journal records as M(slipway.platform.release_info) returns them
-    (RV(slipway.platform.release_info#module:latest), RV(slipway.platform.release_info#module:last_good),
-    RV(slipway.platform.release_info#module:release), items of RV(slipway.platform.release_info#module:releases))
-    and says per system what a person wants to know - systems added and removed (retired), images changed,
-    manifests changed and which recorded objects were added, removed or changed, the namespace and the git commit.
+  - Compares two journal records as M(slipway.platform.release_info) returns them (its C(latest), C(last_good) or
+    C(release), or items of its C(releases)) and says per system what a person wants to know - systems added and
+    removed (retired), images changed, manifests changed and which recorded objects were added, removed or
+    changed, the namespace and the git commit.
   - A system counts as updated when its images or its keyed manifest digest differ, the same comparison a delivery
     makes to decide whether anything changed.
   - Give the older record as O(_input) and the newer as O(newer); or a list of one or two records, oldest first

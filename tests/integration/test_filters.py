@@ -1,5 +1,5 @@
-"""The filter plugins as playbook authors use them: by FQCN in a real ansible-playbook run, and documented by
-ansible-doc. Needs no stack."""
+"""The filter plugins as playbook authors use them: by FQCN in a real ansible-playbook run, documented by
+ansible-doc (neither needs the stack); and release_diff on the records real deliveries wrote to the stack's journal."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_collections.slipway.platform.plugins.module_utils._release.release_diff import release_diff
+from fixtures.deliver.support import Journal, client_for, configmap, run, system
 
 ROOT = Path(__file__).resolve().parents[2]
 FILTERS = ["dns_label", "image_ref", "release_diff", "showroom_namespace"]
@@ -71,3 +73,28 @@ def test_ansible_doc_documents_each_filter(name):
     doc = json.loads(result.stdout)[f"slipway.platform.{name}"]
     assert doc["doc"]["name"] == name and doc["doc"]["short_description"]
     assert "_input" in doc["doc"]["options"] and doc["examples"] and doc["return"]["_value"]
+
+
+def test_release_diff_reads_the_records_real_deliveries_wrote(stack_dir, ns, context):
+    first, second = (f"127.0.0.1:5001/app@sha256:{digit * 64}" for digit in "12")
+    run(stack_dir, [system("app", ns, configmap("app", v="1"), images={"app": first})], context)
+    run(stack_dir, [system("app", ns, configmap("app", v="2"), images={"app": second}),
+                    system("extra", ns, configmap("extra", v="1"))], context)
+    run(stack_dir, [system("app", ns, configmap("app", v="2"), images={"app": second})], context, retire=("extra",))
+    records = Journal(client_for(stack_dir, "admin"), context).records()
+    assert [r["revision"] for r in records] == [1, 2, 3]
+
+    update = release_diff(records[0], records[1])
+    assert (update["added"], update["updated"], update["removed"]) == (["extra"], ["app"], [])
+    app = update["systems"]["app"]
+    assert app["images"] == {"app": {"from": first, "to": second}}
+    assert app["manifests_changed"] and app["objects"]["changed"] == [f"ConfigMap {ns}/app"]
+    assert update["lines"][1] == (f"~ app ({ns}): image app 127.0.0.1:5001/app@sha256:111111111111 -> "
+                                  "127.0.0.1:5001/app@sha256:222222222222; "
+                                  f"manifests changed (ConfigMap {ns}/app changed)")
+
+    retirement = release_diff(records[-2:])
+    assert (retirement["removed"], retirement["unchanged"]) == (["extra"], ["app"])
+    assert retirement["systems"]["extra"]["objects"]["removed"] == [f"ConfigMap {ns}/extra"]
+    assert retirement["lines"] == [f"{context} 2 -> {context} 3: 1 removed", f"- extra ({ns}): retired",
+                                   "= unchanged: app"]

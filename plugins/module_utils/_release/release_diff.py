@@ -39,7 +39,9 @@ def pair(first, second=None):
     if isinstance(first, (list, tuple)):
         if second is not None:
             raise SlipwayError("give either a list of records or two records, not both")
-        if len(first) not in (1, 2):
+        if not first:
+            raise SlipwayError("there is no release to compare: the list of records is empty (an empty journal?)")
+        if len(first) > 2:
             raise SlipwayError("expected a list of one or two journal records, oldest first (as in releases[-2:]), "
                                f"not a list of {len(first)}")
         first, second = ([None, *first])[-2:]
