@@ -252,6 +252,136 @@ def test_the_registry_password_never_appears_in_verbose_output(engine, tmp_path)
     assert engine["password"] not in (tmp_path / "reports" / "images-local.json").read_text()
 
 
+# --------------------------------------------------------------------------------------------- what a tag covers
+def git(folder, *args):
+    return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, GIT_AUTHOR_NAME="it", GIT_AUTHOR_EMAIL="it@example.invalid",
+                                   GIT_COMMITTER_NAME="it", GIT_COMMITTER_EMAIL="it@example.invalid"))
+
+
+def built_image(run):
+    """The one image entry of a build playbook run."""
+    assert run.returncode == 0, run.stdout[-3000:]
+    return task_result(run, name_part="Build and push")["images"][0]
+
+
+def test_git_metadata_is_neither_hashed_nor_sent(engine, tmp_path):
+    """A service kept as its own repository: commits that touch only ignored files and fetches change .git,
+    never the tag; the build proves .git is not in the context it is sent."""
+    root = tmp_path / "eco"
+    name = f"it-{RUN}-git"
+    folder = service(root, name)
+    (folder / "Dockerfile").write_text("FROM slipway/busybox:stable\nCOPY . /src/\n"
+                                       "RUN test -f /src/app.sh && test ! -e /src/.git\n")
+    git(folder, "init", "-q", "-b", "main")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-q", "-m", "service")
+    origin, other = tmp_path / "origin.git", tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", "--bare", str(folder), str(origin)], check=True)
+    git(folder, "remote", "add", "origin", str(origin))
+    first = built_image(playbook(engine, "build", tmp_path, [name], root))
+    assert first["action"] == "built"
+
+    (folder / "notes").mkdir()  # a commit that touches only what .dockerignore leaves out
+    (folder / "notes" / "plan.md").write_text("later\n")
+    git(folder, "add", "notes")
+    git(folder, "commit", "-q", "-m", "notes")
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)  # someone else pushes ...
+    (other / "elsewhere.txt").write_text("another branch\n")
+    git(other, "add", "elsewhere.txt")
+    git(other, "commit", "-q", "-m", "elsewhere")
+    git(other, "push", "-q", "origin", "HEAD:refs/heads/feature")
+    git(folder, "fetch", "-q", "origin")  # ... and this checkout fetches it
+    assert git(folder, "rev-parse", "origin/feature").stdout.strip() == git(other, "rev-parse", "HEAD").stdout.strip()
+
+    with Events(engine) as events:
+        second = built_image(playbook(engine, "build", tmp_path, [name], root))
+    assert (second["action"], second["tag"]) == ("skipped", first["tag"])
+    assert events.on(name) == [], events.actions
+
+
+def test_a_rebuilt_base_rebuilds_its_dependents_under_a_new_tag(engine, tmp_path):
+    """``slipway/busybox:stable`` -> a local base (rebuilt with another label) -> a service: the service's tag
+    follows the base's image ID; a service on another base is left alone."""
+    base = f"slipway-it-{RUN}/base:stable"
+    root = tmp_path / "eco"
+    name, bystander = f"it-{RUN}-onbase", f"it-{RUN}-bystander"
+    service(root, bystander)
+    (service(root, name) / "Dockerfile").write_text(f"FROM {base}\nCOPY app.sh /app/app.sh\n")
+
+    def build_base(flavour):
+        context = tmp_path / f"base-{flavour}"
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM slipway/busybox:stable\nLABEL slipway.test.flavour={flavour}\n")
+        docker(engine, "build", "-q", "-t", base, str(context))
+        return docker(engine, "image", "inspect", "--format", "{{.Id}}", base).stdout.strip()
+
+    def flavour_of(reference):
+        return docker(engine, "image", "inspect", "--format", '{{index .Config.Labels "slipway.test.flavour"}}',
+                      reference).stdout.strip()
+
+    try:
+        one = build_base("one")
+        first = playbook(engine, "build", tmp_path, [name, bystander], root)
+        on_base, alone = task_result(first, name_part="Build and push")["images"]
+        assert first.returncode == 0 and on_base["action"] == "built" and on_base["bases"] == {base: one}
+        assert flavour_of(on_base["tag_reference"]) == "one"
+        assert built_image(playbook(engine, "build", tmp_path, [name], root))["tag"] == on_base["tag"]  # stable
+
+        two = build_base("two")
+        assert two != one
+        with Events(engine) as events:
+            second = playbook(engine, "build", tmp_path, [name, bystander], root)
+        rebuilt, untouched = task_result(second, name_part="Build and push")["images"]
+        assert second.returncode == 0, second.stdout[-3000:]
+        assert rebuilt["action"] == "built" and rebuilt["tag"] != on_base["tag"] and rebuilt["bases"] == {base: two}
+        assert events.of("push", name) and flavour_of(rebuilt["tag_reference"]) == "two"
+        assert (untouched["action"], untouched["tag"]) == ("skipped", alone["tag"]) and not events.on(bystander)
+        assert set(registry_tags(engine, name)) == {on_base["tag"], rebuilt["tag"]}
+    finally:
+        docker(engine, "rmi", "-f", base, check=False)
+
+
+def test_a_base_nobody_has_fails_its_image_by_name_and_builds_nothing(engine, tmp_path):
+    root = tmp_path / "eco"
+    name, absent = f"it-{RUN}-orphan", f"{engine['registry']}/it-{RUN}-absent:1"
+    (service(root, name) / "Dockerfile").write_text(f"FROM {absent}\nCOPY app.sh /app/app.sh\n")
+    with Events(engine) as events:
+        run = playbook(engine, "build", tmp_path, [name], root)
+    assert run.returncode != 0
+    failure = task_result(run, name_part="Build and push")
+    assert f"base image {absent} cannot be resolved" in failure["msg"] and "Traceback" not in run.stdout
+    assert f"the registry {engine['registry']} has no it-{RUN}-absent:1" in failure["msg"]
+    assert failure["images"][0]["action"] == "failed" and failure["images"][0]["tag"] is None
+    assert events.on(name) == [] and registry_tags(engine, name) == []
+
+
+def test_a_base_resolves_to_the_same_id_from_the_engine_and_from_the_registry(engine):
+    """So a base that is pulled after its dependents were digested from the registry changes no tag."""
+    from ansible_collections.slipway.platform.plugins.module_utils._image.bases import BaseResolver
+    from ansible_collections.slipway.platform.plugins.module_utils._image.dockerfile import BaseImage
+    from ansible_collections.slipway.platform.plugins.module_utils._image.engine import Engine
+    from ansible_collections.slipway.platform.plugins.module_utils._image.registry import Registry
+
+    repository = f"{engine['registry']}/it-{RUN}-pushed-base"
+    docker(engine, "tag", "slipway/busybox:stable", f"{repository}:1")
+    auth = {"username": "slipway", "password": engine["password"], "serveraddress": engine["registry"]}
+    pusher = Engine(engine["DOCKER_HOST"])
+    try:
+        pusher.push(repository, "1", auth)
+    finally:
+        pusher.close()
+    registry = Registry(engine["registry"], "slipway", engine["password"])
+    base = BaseImage(f"{repository}:1", None, 1)
+    local = BaseResolver(lambda: Engine(engine["DOCKER_HOST"]), registry)
+    remote = BaseResolver(lambda: Engine("unix:///nonexistent/docker.sock"), registry)
+    try:
+        expected = docker(engine, "image", "inspect", "--format", "{{.Id}}", "slipway/busybox:stable").stdout.strip()
+        assert local(base) == remote(base) == expected
+    finally:
+        local.close()
+
+
 # --------------------------------------------------------------------------------------------- test
 def test_a_hanging_command_is_killed_at_its_timeout_reported_and_cleaned_up(engine, tmp_path):
     root = tmp_path / "eco"
