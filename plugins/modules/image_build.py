@@ -12,8 +12,16 @@ description:
   - Builds every image that the selected systems declare in their C(slipway.yml), in parallel on a bounded
     number of workers, and pushes each to the context's registry.
   - The tag of an image is a digest of what its build reads - the build context as filtered by
-    C(.dockerignore), the Dockerfile, the build arguments and the target. An image whose tag the registry
-    already has is neither built nor pushed; a one-byte change in its context gives a new tag.
+    C(.dockerignore), the Dockerfile, the build arguments, the target, and what each image it is built from
+    is (C(FROM), C(COPY --from), C(RUN --mount=...,from=)). An image whose tag the registry already has is
+    neither built nor pushed; a one-byte change in its context, or a base image rebuilt under the same name,
+    gives a new tag.
+  - Version control metadata (C(.git), C(.hg), C(.svn) and the like, at any depth) is neither hashed nor sent
+    to the build, so a fetch or a commit that touches only ignored files changes no tag. Only a
+    C(.dockerignore) exception that names it (C(!.git)) brings it back.
+  - Each base image counts as the digest it is pinned to (C(image@sha256:...)), else its image ID in the Docker
+    Engine, else the config digest its registry serves (the ID it gets once pulled). A base neither has fails
+    its image before anything is built, with the command that makes it (C(make deps-images), C(make up)).
   - Returns, per image, the reference by digest (C(registry/name@sha256:...)) that delivery deploys, so what
     is delivered is exactly what was built and tested.
   - The registry is checked first; when it is down or refuses the credentials the module fails before
@@ -27,7 +35,8 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the tags and asks the registry which exist, then reports what would be built and pushed;
-      builds and pushes nothing. The same predicate decides in a real run.
+      builds and pushes nothing. The same predicate decides in a real run. Base images are looked up in the
+      engine (read only) or their registry, as in a real run.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
       diff mode.
@@ -43,13 +52,13 @@ options:
     type: int
     default: 2
   force:
-    description: Build and push even when the registry already has the tag (for example after a base image
-      was rebuilt under the same name).
+    description: Build and push even when the registry already has the tag (for example when a C(RUN) step
+      fetches something the digest cannot see).
     type: bool
     default: false
 notes:
-  - The digest does not cover the base images a Dockerfile starts from; refer to them by digest
-    (C(FROM image@sha256:...)) when they may change under the same name, or use O(force).
+  - The digest covers the stages up to C(target) (all of them without one), which is what the classic builder
+    runs. Registries other than O(registry) are asked anonymously for base images the engine lacks.
 """
 
 EXAMPLES = r"""
@@ -92,6 +101,12 @@ images:
       description: The full sha256 the tag is cut from.
       type: str
       returned: when the context could be read
+    bases:
+      description: Each image the build reads (as the Dockerfile names it, after C(ARG) substitution) and the
+        image ID or digest it resolved to.
+      type: dict
+      returned: always
+      sample: {"slipway/busybox:stable": "sha256:c08e29..."}
     repository: {description: The repository in the registry., type: str, returned: always}
     image_id: {description: The local image id., type: str, returned: when built}
     digest: {description: The manifest digest in the registry., type: str, returned: when known, sample: "sha256:9a..."}
@@ -103,6 +118,7 @@ images:
     pushed: {description: Whether this run pushed the image., type: bool, returned: always}
     seconds: {description: Time spent on this image., type: float, returned: always}
     msg: {description: What went wrong., type: str, returned: when failed}
+    base_image: {description: The base image that could not be resolved., type: str, returned: when that failed it}
     command: {description: The equivalent docker command that failed., type: str, returned: when failed}
     stdout: {description: Tail of the build or push log., type: str, returned: when failed}
 references:
