@@ -46,6 +46,8 @@ attributes:
         dry-run, so the prediction is the server's own. Nothing is written, not even the lock or the journal.
       - Objects in a namespace, or of a kind, that the same delivery creates cannot be dry-run before it exists;
         they are predicted as C(create).
+      - Fields added by hand that the manifests do not declare (see O(reclaim_managers)) are predicted as removed
+        from the dry-run's field ownership; the diff shows them going away.
       - Health gates are not run in check mode; each system's row says C(health.state=not run).
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
@@ -62,6 +64,7 @@ attributes:
       - An object is left alone when the desired object (stringData folded into data) is contained in the live
         one and its digest annotation matches; fields the server defaults never count as a change.
       - Redelivering the same release returns C(changed=false), makes zero writes and records no revision.
+      - A delivery that corrected drift (hand edits reclaimed or removed) leaves none behind: the next one is C(ok).
 options:
   systems:
     description: Names of the systems to deliver; each is a folder under O(ecosystem_root) with a C(slipway.yml).
@@ -121,10 +124,20 @@ options:
       - When false, fields owned by a controller (for example C(spec.replicas) owned by an autoscaler) are left to
         it and reported as C(conflicts_respected); fields changed by hand (managers in O(reclaim_managers)) are
         taken back and reported as drift.
+      - It does not remove fields the manifests leave out; see O(reclaim_managers) for those added by hand.
     type: bool
     default: false
   reclaim_managers:
-    description: Field manager name prefixes whose conflicting edits count as hand edits to correct.
+    description:
+      - Field manager name prefixes whose edits count as hand edits to correct.
+      - A field the manifests declare that such a manager changed is taken back (C(conflicts_reclaimed)).
+      - A field the manifests do not declare that such a manager added, and that no controller or other manager
+        also owns, is removed (C(hand_edits_removed)) when the manager is a person by the table in
+        C(docs/architecture.md) (C(kubectl-set), C(kubectl-patch), C(kubectl-label), C(kubectl-annotate),
+        C(kubectl-edit), C(kubectl-client-side-apply), C(kubectl-replace), C(kubectl), C(k9s), C(Mozilla),
+        C(OpenLens); not C(kubectl-scale), C(kubectl-rollout) or C(kubectl-create)). Both are reported as drift
+        and recorded in the journal (C(drift_corrected)).
+      - An empty list corrects no hand edit.
     type: list
     elements: str
     default: [kubectl, k9s, Mozilla, OpenLens]
@@ -233,15 +246,24 @@ systems:
     - {system: backend, images: {backend: "127.0.0.1:5001/backend@sha256:0a1b..."}, revision: 7,
        result: changed, reason: "", seconds: 3.2, details: []}
 objects:
-  description: Objects created, updated (or predicted to be), or found drifted; with the changed field paths.
+  description:
+    - Objects created, updated (or predicted to be), or found drifted; with the changed field paths.
+    - C(hand_edits_removed) lists the undeclared fields added by hand that this run removes, with their manager.
   returned: always
   type: list
   elements: dict
   sample:
     - {system: backend, kind: Deployment, namespace: shop, name: backend, action: update,
        fields: [".spec.template.spec.containers[0].image"]}
+    - {system: gateway, kind: Deployment, namespace: shop, name: gateway, action: update,
+       fields: [".spec.template.spec.containers[0].env"],
+       drift: [".spec.template.spec.containers[name=\"gateway\"].env[name=\"DRIFT\"]"],
+       hand_edits_removed: [{field: ".spec.template.spec.containers[name=\"gateway\"].env[name=\"DRIFT\"]",
+                             manager: kubectl-set}]}
 drift:
-  description: Objects edited outside Slipway since it applied them, with the drifted paths (corrected by this run).
+  description:
+    - Objects edited outside Slipway since it applied them, with the drifted paths (corrected by this run).
+    - The paths are declared fields changed by hand, and undeclared fields added by hand.
   returned: always
   type: list
   elements: dict

@@ -189,6 +189,67 @@ def test_fields_owned_by_a_controller_are_respected(stack_dir, ns, context, kube
     assert forced["changed"] and live(kubectl, "deployment", ns, "web")["spec"]["replicas"] == 2
 
 
+def hand_edits_removed(result):
+    return {(o["name"], e["field"], e["manager"]) for o in result["objects"] for e in o.get("hand_edits_removed", [])}
+
+
+def test_fields_added_by_hand_are_reported_and_removed_while_an_autoscalers_replicas_stay(stack_dir, ns, context,
+                                                                                          kubectl):
+    systems = [system("app", ns, deployment("web", replicas=2))]
+    run(stack_dir, systems, context)
+    kubectl("set", "env", "deployment/web", "-n", ns, "DRIFT=1")
+    kubectl("label", "deployment", "web", "-n", ns, "team=night-shift")
+    sidecar = {"name": "sidecar", "image": "127.0.0.1:5001/sidecar:1"}
+    kubectl("patch", "deployment", "web", "-n", ns, "-p",
+            json.dumps({"spec": {"template": {"spec": {"containers": [sidecar]}}}}))
+    kubectl("patch", "deployment", "web", "-n", ns, "--subresource=scale", "--type=merge",
+            "--field-manager=horizontal-pod-autoscaler", "-p", '{"spec":{"replicas":3}}')
+    edited = live(kubectl, "deployment", ns, "web")
+    assert sorted(c["name"] for c in edited["spec"]["template"]["spec"]["containers"]) == ["app", "sidecar"]
+    expected = {("web", '.spec.template.spec.containers[name="app"].env', "kubectl-set"),
+                ("web", ".metadata.labels.team", "kubectl-label"),
+                ("web", '.spec.template.spec.containers[name="sidecar"]', "kubectl-patch")}
+
+    kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s")  # the controller's status writes done
+    before = resource_versions(kubectl, ns)
+    predicted = run(stack_dir, systems, context, check_mode=True, diff=True)[0]
+    assert resource_versions(kubectl, ns) == before and predicted["writes"] == 0
+    assert predicted["changed"] and hand_edits_removed(predicted) == expected
+    assert {p for d in predicted["drift"] for p in d["drift"]} == {field for _, field, _ in expected}
+    after = predicted["diff"][0]["after"]
+    assert "team" not in json.dumps(after) and "DRIFT" not in json.dumps(after) and "sidecar" not in json.dumps(after)
+    assert "team" in json.dumps(predicted["diff"][0]["before"])
+
+    real = run(stack_dir, systems, context)[0]
+    assert hand_edits_removed(real) == expected
+    web = live(kubectl, "deployment", ns, "web")
+    containers = web["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["app"] and "env" not in containers[0]
+    assert "team" not in web["metadata"]["labels"]
+    assert web["spec"]["replicas"] == 3  # the autoscaler's, respected
+    assert "deployment.kubernetes.io/revision" in web["metadata"]["annotations"]  # the controller's, kept
+    record = Journal(client_for(stack_dir, "admin"), context).records()[-1]
+    corrected = record["systems"]["app"]["drift_corrected"]
+    assert [c["object"] for c in corrected] == [f"Deployment {ns}/web"]
+    assert {(e["field"], e["manager"]) for e in corrected[0]["hand_edits_removed"]} == \
+        {(field, manager) for _, field, manager in expected}
+
+    settled = run(stack_dir, systems, context)[0]
+    assert settled["changed"] is False and settled["writes"] == 0 and settled["drift"] == []
+    assert journal_revisions(stack_dir, context) == [1, 2]
+
+
+def test_fields_added_by_managers_that_are_not_hand_edits_stay(stack_dir, ns, context, kubectl):
+    systems = [system("app", ns, configmap("settings", mode="a"))]
+    run(stack_dir, systems, context)
+    kubectl("annotate", "configmap", "settings", "-n", ns, "--field-manager=backup-operator", "backup.io/at=now")
+    kubectl("label", "configmap", "settings", "-n", ns, "--field-manager=kubectl-scale", "looks=odd")
+    result = run(stack_dir, systems, context)[0]
+    assert result["changed"] is False and result["writes"] == 0
+    settings = live(kubectl, "configmap", ns, "settings")["metadata"]
+    assert settings["annotations"]["backup.io/at"] == "now" and settings["labels"]["looks"] == "odd"
+
+
 def test_a_workload_that_cannot_progress_fails_fast_with_the_reason(stack_dir, ns, context, kubectl):
     stuck = deployment("stuck", progressDeadlineSeconds=3, pod={"nodeSelector": {"slipway.io/nowhere": "true"}})
     start = time.monotonic()

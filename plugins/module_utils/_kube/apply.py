@@ -3,8 +3,9 @@
 """Plan, server-side dry-run, server-side apply and prune of desired objects.
 
 The same predicate decides in check mode and in a real run: an object is left alone when the desired
-object (normalised) is contained in the live one and carries the same keyed digest; otherwise a server-side
-dry-run apply says exactly what would change, and only then is the object written.
+object (normalised) is contained in the live one, carries the same keyed digest and holds no field added by hand
+that the manifests do not declare; otherwise a server-side dry-run apply says exactly what would change, and only
+then is the object written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import APPLY_PATCH, object_path
+from ansible_collections.slipway.platform.plugins.module_utils._kube.fields import (
+    hand_added,
+    render,
+    topmost,
+    transferred,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import (
     changed_paths,
     keyed_digest,
@@ -38,8 +45,37 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.objects imp
 )
 
 _CONFLICT = re.compile(r'conflict with "([^"]+)"')
-# Field managers whose conflicting edits are hand edits (drift) that the next delivery corrects.
+JSON_PATCH = "application/json-patch+json"
+# Field manager name prefixes whose conflicting edits are hand edits (drift) that the next delivery corrects.
 DEFAULT_RECLAIM = ("kubectl", "k9s", "Mozilla", "OpenLens")
+# Who is a person editing by hand, by field manager name (kubectl names its manager after the command; a tool that
+# names none gets the first word of its user agent), and whether the fields such a manager ADDED that the manifests
+# do not declare are removed by the next delivery. A declared field that a manager matching reclaim_managers changed
+# is taken back either way; this table decides the undeclared ones, for the managers reclaim_managers also matches
+# (reclaim_managers: [] turns both off). A name missing here (controllers, operators, unknown tools) keeps its fields.
+HAND_EDITS = {
+    "kubectl": True,  # kubectl apply --server-side (and kubectl releases that named no manager)
+    "kubectl-client-side-apply": True,  # kubectl apply
+    "kubectl-edit": True,
+    "kubectl-patch": True,
+    "kubectl-set": True,  # kubectl set env | image | resources | ...
+    "kubectl-label": True,
+    "kubectl-annotate": True,
+    "kubectl-replace": True,
+    "k9s": True,
+    "Mozilla": True,  # a web console in a browser
+    "OpenLens": True,
+    # a person too, but what they leave is kept:
+    "kubectl-scale": False,  # replicas the manifests leave out belong to an autoscaler; removed, they reset to 1
+    "kubectl-rollout": False,  # `rollout restart` stamps the pod template; removing the stamp restarts the pods again
+    "kubectl-create": False,  # an object made by hand, then delivered: its creator owns every default the server set
+}
+
+
+def removes_undeclared(reclaim_managers):
+    """The predicate: does a delivery remove the undeclared fields this field manager added (see HAND_EDITS)?"""
+    prefixes = tuple(reclaim_managers or ())
+    return lambda manager: bool(HAND_EDITS.get(manager)) and manager.startswith(prefixes)
 
 
 @dataclass
@@ -53,6 +89,7 @@ class Plan:
     drift: list = field(default_factory=list)
     respected: list = field(default_factory=list)  # [{"field", "manager"}] left to their owner
     reclaimed: list = field(default_factory=list)  # [{"field", "manager"}] taken back from hand edits
+    hand_added: dict = field(default_factory=dict)  # {fieldsV1 path: manager}: undeclared hand edits to remove
     force: bool = False
     predicted: dict | None = None  # dry-run result
     result: dict | None = None  # real apply result
@@ -73,9 +110,26 @@ class Plan:
             out["drift"] = self.drift[:20]
         if self.respected:
             out["conflicts_respected"] = self.respected
+        return dict(out, **self._hand_edits())
+
+    def _hand_edits(self):
+        out = {}
         if self.reclaimed:
             out["conflicts_reclaimed"] = self.reclaimed
+        if self.hand_added:
+            out["hand_edits_removed"] = self.hand_edits_removed
         return out
+
+    @property
+    def hand_edits_removed(self):
+        """``[{"field", "manager"}]``: the undeclared fields added by hand that this plan removes (items, not parts)."""
+        return [{"field": render(path), "manager": self.hand_added[path]} for path in topmost(self.hand_added)]
+
+    def corrected(self):
+        """What the write of this plan corrected of hand edits, for the journal (``None`` when nothing)."""
+        if not (self.drift or self.reclaimed or self.hand_added):
+            return None
+        return dict({"object": self.desired.label, "drift": self.drift[:20]}, **self._hand_edits())
 
 
 def prepare(desired, key):
@@ -95,15 +149,18 @@ def comparable(obj):
     return strip_server_fields(obj) if obj else obj
 
 
-def assess(plan):
-    """The fast predicate: ``unchanged`` when desired ⊆ live and the digest matches, else ``update``/``create``."""
+def assess(plan, reclaim_managers=DEFAULT_RECLAIM):
+    """The fast predicate: ``unchanged`` when desired ⊆ live, the digest matches and no undeclared field was added
+    by hand (as far as the live object's own field ownership tells), else ``update``/``create``."""
     if plan.live is None:
         plan.action = "create"
         return plan
     plan.mismatches = subset_mismatches(plan.body, server_fields_hidden(plan.live))
+    plan.hand_added = hand_added((plan.live.get("metadata") or {}).get("managedFields"),
+                                 removes_undeclared(reclaim_managers), FIELD_MANAGER)
     digest_path = ".metadata.annotations." + DIGEST_ANNOTATION
     live_digest = ((plan.live.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
-    if not plan.mismatches:
+    if not plan.mismatches and not plan.hand_added:
         plan.action = "unchanged"
     else:
         plan.action = "update"
@@ -121,6 +178,7 @@ class Applier:
         self.key = hmac_key
         self.force_conflicts = force_conflicts
         self.reclaim = tuple(reclaim_managers or ())
+        self.removable = removes_undeclared(self.reclaim)
 
     # ---------------------------------------------------------------- reading
 
@@ -177,16 +235,39 @@ class Applier:
         if plan.action == "unchanged":
             return plan
         plan.predicted = self.server_apply(plan, dry_run=True)
-        self._settle_action(plan, plan.predicted)
+        self._find_hand_edits(plan, plan.predicted)
+        self._settle_action(plan, self._without_hand_edits(plan, plan.predicted))
         return plan
+
+    def _find_hand_edits(self, plan, predicted):
+        """The undeclared hand-added fields, from the field ownership the dry-run predicts (the delivery's Apply
+        entry there is what these manifests declare; conflicts reclaimed from hand edits are already its own)."""
+        plan.hand_added = {} if plan.live is None else hand_added(
+            (predicted.get("metadata") or {}).get("managedFields"), self.removable, FIELD_MANAGER)
+        if plan.hand_added and plan.drift:
+            # declared fields changed by hand, seen past the added ones (a sidecar makes the containers differ)
+            plan.drift = subset_mismatches(plan.body, server_fields_hidden(self._without_hand_edits(plan, plan.live)))
+        plan.drift += [edit["field"] for edit in plan.hand_edits_removed if edit["field"] not in plan.drift]
+
+    @staticmethod
+    def _without_hand_edits(plan, predicted):
+        """The dry-run result as the apply after the ownership transfer leaves it: the hand-added fields gone."""
+        if not plan.hand_added:
+            return predicted
+        after = copy.deepcopy(predicted)
+        for edit in plan.hand_edits_removed:
+            remove_field(after, edit["field"])
+        return after
 
     def _settle_action(self, plan, outcome):
         before, after = comparable(plan.live), comparable(outcome)
         if plan.live is not None:
             plan.fields = changed_paths(before, after)
-            if not plan.fields:
+            if not plan.fields and not plan.hand_added:
                 plan.action, plan.drift = "unchanged", []
                 return
+            # a removed field that the server sets back to its default changes no value, but it was written
+            plan.fields += [e["field"] for e in plan.hand_edits_removed if e["field"] not in plan.fields]
             plan.action = "update"
         else:
             plan.action = "create"
@@ -197,9 +278,40 @@ class Applier:
 
     def apply(self, plan):
         """The real write (only for plans whose prediction is a change)."""
+        if plan.hand_added:
+            self._take_hand_edits(plan)
         plan.result = self.server_apply(plan, dry_run=False)
         self._settle_action(plan, plan.result)
         return plan
+
+    def _take_hand_edits(self, plan):
+        """Move the hand-added fields into the delivery's Apply entry, so that the apply which follows removes them.
+
+        A JSON patch of ``managedFields`` conditional on the ``resourceVersion`` read (the documented ownership
+        transfer); an object changed meanwhile is read again and only what is still added by hand is taken.
+        """
+        desired, live = plan.desired, plan.live
+        path = object_path(desired.resource, desired.namespace, desired.name)
+        for _attempt in range(3):
+            if live is None:
+                return  # deleted meanwhile: the apply creates it without them
+            managed = live["metadata"].get("managedFields")
+            still = set(plan.hand_added) & set(hand_added(managed, self.removable, FIELD_MANAGER))
+            if not still:
+                return
+            ops = [{"op": "replace", "path": "/metadata/managedFields",
+                    "value": transferred(managed, still, FIELD_MANAGER, plan.body.get("apiVersion"))},
+                   {"op": "replace", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]}]
+            try:
+                self.client.request("PATCH", path, body=ops, query={"fieldManager": FIELD_MANAGER},
+                                    content_type=JSON_PATCH)
+                return
+            except SlipwayError as exc:
+                if exc.details.get("status") != 409:
+                    raise _explain(exc, desired) from None
+            live = self.get_live(desired.resource, desired.namespace, desired.name)
+        raise SlipwayError(f"{desired.where}: the object kept changing while its hand edits were taken back",
+                           hint="deliver again once nobody else is editing it")
 
     def delete(self, resource, live, dry_run):
         meta = live["metadata"]

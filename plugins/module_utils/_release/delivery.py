@@ -236,7 +236,7 @@ class Delivery:
             for plan in run.plans:
                 desired = plan.desired
                 plan.live = lists[self._collection(desired.resource, desired.namespace)].get(desired.name)
-                assess(plan)
+                assess(plan, self.opts.reclaim_managers)
             if self.opts.prune or system.name in self.leaving:
                 for (resource, _namespace), items in lists.items():
                     for live in items.values():
@@ -472,6 +472,9 @@ class Delivery:
                      "changed_in": previous.get("changed_in") if not run.changed and previous else None}
             if system.health:  # kept for a rollback to this release, which checks the same gates
                 entry["health"] = [gate.spec() for gate in system.health]
+            corrected = [c for c in (p.corrected() for p in run.plans if p.result is not None) if c]
+            if corrected:  # hand edits this delivery undid: what someone had changed outside the manifests
+                entry["drift_corrected"] = corrected
             systems[system.name] = entry
         actor = {"holder": self.opts.holder, "user": getpass.getuser(), "host": socket.gethostname(),
                  "ci_job": next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)}
@@ -620,6 +623,9 @@ def deliver(client, raw_systems, options, progress=None, runner=None, lease=None
             if run.nothing_to_do():
                 return run.finish_unchanged()
             run.predict()
+            if run.nothing_to_do():
+                # the dry-run cleared what the fast check could not (a field left to an autoscaler): no lock either
+                return run.finish_unchanged()
             if not lease.take(seen):
                 # another delivery took the lock between our read and now: wait for it, then plan again
                 lease.acquire(options.lock_timeout, on_wait=waiting)

@@ -8,6 +8,7 @@ import json
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube import apply as a
+from ansible_collections.slipway.platform.plugins.module_utils._kube import fields as f
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_error
 from ansible_collections.slipway.platform.plugins.module_utils._kube.discovery import Resource
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import DIGEST_ANNOTATION, Desired
@@ -171,3 +172,129 @@ def test_predict_reports_only_changed_fields_in_the_diff():
     before, after = plan.diff
     assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
     assert "replicas" not in after["spec"]
+
+
+APP_ITEM = 'k:{"name":"app"}'
+SLIPWAY_FIELDS = {"manager": "slipway", "operation": "Apply", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+                  "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+                      APP_ITEM: {".": {}, "f:image": {}, "f:name": {}}}}}}}}
+SET_ENV = {"manager": "kubectl-set", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+           "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {APP_ITEM: {"f:env": {
+               ".": {}, 'k:{"name":"DRIFT"}': {".": {}, "f:name": {}, "f:value": {}}}}}}}}}}
+ENV_PATH = '.spec.template.spec.containers[name="app"].env'
+
+
+def hand_edited(plan, *managers):
+    """The live object after `kubectl set env deploy/app DRIFT=1` (plus any other field managers)."""
+    live = live_of(plan)
+    live["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "DRIFT", "value": "1"}]
+    live["metadata"]["managedFields"] = [SLIPWAY_FIELDS, SET_ENV, *managers]
+    return live
+
+
+def test_an_undeclared_field_added_by_hand_makes_an_unchanged_object_an_update():
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = hand_edited(plan)
+    assert a.assess(plan).action == "update"
+    assert plan.hand_edits_removed == [{"field": ENV_PATH, "manager": "kubectl-set"}]
+    assert a.assess(plan, reclaim_managers=()).action == "unchanged"  # reclaim_managers scopes both rules
+
+
+def test_only_managers_the_table_names_as_hand_edits_lose_undeclared_fields():
+    removable = a.removes_undeclared(a.DEFAULT_RECLAIM)
+    assert [m for m in ("kubectl-set", "kubectl-patch", "kubectl-label", "kubectl-edit", "Mozilla") if removable(m)] \
+        == ["kubectl-set", "kubectl-patch", "kubectl-label", "kubectl-edit", "Mozilla"]
+    kept = ("kubectl-scale", "kubectl-rollout", "kubectl-create", "kube-controller-manager",
+            "horizontal-pod-autoscaler", "kubectl-something-new", "slipway")
+    assert [m for m in kept if removable(m)] == []
+    assert not a.removes_undeclared(("k9s",))("kubectl-set")
+
+
+def test_check_mode_predicts_the_removal_in_the_diff_and_writes_nothing():
+    client = FakeClient()
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = hand_edited(plan)
+    client.patch = lambda path, body, query: copy.deepcopy(plan.live)  # SSA keeps a field another manager added
+    a.assess(plan)
+    a.Applier(client, KEY).predict(plan)
+    assert plan.action == "update" and client.writes == 0
+    assert plan.drift == [ENV_PATH]
+    before, after = plan.diff
+    assert before["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "DRIFT", "value": "1"}]
+    assert "env" not in after["spec"]["template"]["spec"]["containers"][0]
+    assert plan.report()["hand_edits_removed"] == [{"field": ENV_PATH, "manager": "kubectl-set"}]
+
+
+def test_apply_transfers_ownership_under_the_read_version_then_applies():
+    client = FakeClient()
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = hand_edited(plan)
+    sent = []
+
+    def patch(path, body, query):
+        sent.append((body, query))
+        return copy.deepcopy(plan.live) if query.get("dryRun") else live_of(plan)
+    client.patch = patch
+    applier = a.Applier(client, KEY)
+    applier.predict(a.assess(plan))
+    applier.apply(plan)
+    transfer, applied = sent[1], sent[2]
+    assert transfer[0][1] == {"op": "replace", "path": "/metadata/resourceVersion", "value": "5"}
+    managed = transfer[0][0]["value"]
+    assert [e["manager"] for e in managed] == ["slipway"]  # kubectl-set owned nothing else
+    assert f.field_paths(managed[0]["fieldsV1"]) == f.field_paths(SLIPWAY_FIELDS["fieldsV1"]) | set(plan.hand_added)
+    assert applied[0] == plan.body and applied[1]["dryRun"] is None
+    assert plan.action == "update" and client.writes == 2
+    assert plan.corrected() == {"object": "Deployment shop/app", "drift": [ENV_PATH],
+                                "hand_edits_removed": [{"field": ENV_PATH, "manager": "kubectl-set"}]}
+
+
+def test_a_transfer_refused_for_a_stale_version_is_retried_on_the_object_read_again():
+    client = FakeClient()
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = hand_edited(plan)
+    fresh = dict(copy.deepcopy(plan.live), metadata=dict(plan.live["metadata"], resourceVersion="6"))
+    client.store["/apis/apps/v1/namespaces/shop/deployments/app"] = fresh
+    versions = []
+
+    def patch(path, body, query):
+        if query.get("dryRun") or isinstance(body, dict):
+            return copy.deepcopy(plan.live)
+        versions.append(body[1]["value"])
+        if body[1]["value"] == "5":
+            client._fail("PATCH", path, 409, "Conflict", "the object has been modified")
+        return fresh
+    client.patch = patch
+    applier = a.Applier(client, KEY)
+    applier.predict(a.assess(plan))
+    applier.apply(plan)
+    assert versions == ["5", "6"]
+
+
+def test_controller_fields_alone_need_no_dry_run():
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = live_of(plan)
+    plan.live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "1"
+    plan.live["metadata"]["managedFields"] = [SLIPWAY_FIELDS, {
+        "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1",
+        "fieldsV1": {"f:metadata": {"f:annotations": {"f:deployment.kubernetes.io/revision": {}}}}}, {
+        "manager": "horizontal-pod-autoscaler", "operation": "Update", "apiVersion": "apps/v1",
+        "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+    assert a.assess(plan).action == "unchanged"
+
+
+def test_a_sidecar_added_by_hand_is_the_drift_not_the_containers_it_lengthens():
+    client = FakeClient()
+    plan = a.prepare(desired(deployment()), KEY)
+    plan.live = live_of(plan)
+    plan.live["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "tool:1"})
+    plan.live["metadata"]["managedFields"] = [SLIPWAY_FIELDS, {
+        "manager": "kubectl-patch", "operation": "Update", "apiVersion": "apps/v1", "fieldsV1": {"f:spec": {
+            "f:template": {"f:spec": {"f:containers": {'k:{"name":"sidecar"}': {
+                ".": {}, "f:image": {}, "f:name": {}}}}}}}}]
+    client.patch = lambda path, body, query: copy.deepcopy(plan.live)
+    a.assess(plan)
+    assert plan.drift == [".spec.template.spec.containers"]  # all the fast check can tell
+    a.Applier(client, KEY).predict(plan)
+    assert plan.drift == ['.spec.template.spec.containers[name="sidecar"]']
+    assert [c["name"] for c in plan.diff[1]["spec"]["template"]["spec"]["containers"]] == ["app"]
