@@ -77,8 +77,8 @@ def test_wrong_credentials_fail_clearly_without_the_password(capsys):
 def test_check_mode_predicts_without_an_engine_from_a_registry_that_has_the_base(capsys, monkeypatch):
     """The tag covers the base image; with no engine to ask, the registry that serves the base answers."""
     registry = FakeRegistry()
-    registry.manifests[("slipway/debian", "bookworm")] = ("sha256:" + "d" * 64,
-                                                         b'{"config": {"digest": "sha256:' + b"c" * 64 + b'"}}')
+    config = b'{"config": {"digest": "sha256:' + b"c" * 64 + b'"}}'
+    registry.manifests[("slipway/debian", "bookworm")] = ("sha256:" + "d" * 64, config)
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr(bases, "Registry", lambda host: Registry(registry.address, "slipway", registry.password))
     try:

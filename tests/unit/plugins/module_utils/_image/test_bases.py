@@ -67,7 +67,8 @@ def test_the_engine_answers_first_and_each_reference_is_asked_once():
         return FakeEngine({"slipway/busybox:stable": LOCAL}, asked)
 
     resolver = b.BaseResolver(engine, registry_factory=lambda host: pytest.fail(f"registry {host} asked"))
-    assert [resolver(base("slipway/busybox:stable")) for _ in range(3)] == [LOCAL] * 3
+    busybox = base("slipway/busybox:stable")
+    assert [resolver(busybox), resolver(busybox), resolver(busybox)] == [LOCAL] * 3
     assert asked == ["slipway/busybox:stable"] and opened == [1]
     resolver.close()
 
