@@ -64,7 +64,8 @@ attributes:
       - An object is left alone when the desired object (stringData folded into data) is contained in the live
         one and its digest annotation matches; fields the server defaults never count as a change.
       - Redelivering the same release returns C(changed=false), makes zero writes and records no revision.
-      - A delivery that corrected drift (hand edits reclaimed or removed) leaves none behind: the next one is C(ok).
+      - A delivery that corrected drift (hand edits reclaimed or removed) leaves none behind, so the next one is
+        C(ok).
 options:
   systems:
     description: Names of the systems to deliver; each is a folder under O(ecosystem_root) with a C(slipway.yml).

@@ -215,7 +215,7 @@ def test_fields_added_by_hand_are_reported_and_removed_while_an_autoscalers_repl
     predicted = run(stack_dir, systems, context, check_mode=True, diff=True)[0]
     assert resource_versions(kubectl, ns) == before and predicted["writes"] == 0
     assert predicted["changed"] and hand_edits_removed(predicted) == expected
-    assert {p for d in predicted["drift"] for p in d["drift"]} == {field for _, field, _ in expected}
+    assert {p for d in predicted["drift"] for p in d["drift"]} == {field for _name, field, _manager in expected}
     after = predicted["diff"][0]["after"]
     assert "team" not in json.dumps(after) and "DRIFT" not in json.dumps(after) and "sidecar" not in json.dumps(after)
     assert "team" in json.dumps(predicted["diff"][0]["before"])
@@ -232,7 +232,7 @@ def test_fields_added_by_hand_are_reported_and_removed_while_an_autoscalers_repl
     corrected = record["systems"]["app"]["drift_corrected"]
     assert [c["object"] for c in corrected] == [f"Deployment {ns}/web"]
     assert {(e["field"], e["manager"]) for e in corrected[0]["hand_edits_removed"]} == \
-        {(field, manager) for _, field, manager in expected}
+        {(field, manager) for _name, field, manager in expected}
 
     settled = run(stack_dir, systems, context)[0]
     assert settled["changed"] is False and settled["writes"] == 0 and settled["drift"] == []

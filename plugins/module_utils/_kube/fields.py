@@ -52,7 +52,7 @@ def render(path):
     """A path as the API names fields in conflicts: ``.spec.containers[name="app"].env[name="DRIFT"]``."""
     out = []
     for segment in path:
-        kind, _, value = segment.partition(":")
+        kind, value = segment.split(":", 1)
         if kind == "f":
             out.append("." + value)
         elif kind == "k":
