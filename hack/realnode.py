@@ -51,6 +51,9 @@ CONTAINERD_SOCK = BASE / "containerd.sock"
 CONTAINERD_STATE = BASE / "containerd-state"
 NETNS_DIR = CONTAINERD_STATE / "io.containerd.grpc.v1.cri" / "netns"  # netns_mounts_under_state_dir
 KUBELET_ROOT = BASE / "kubelet"
+# The kubelet's own, empty HOME: the kubelet takes any ~/.docker/config.json as credentials for every pod, so with
+# root's HOME a `docker login` on this machine would let pods without a pull secret pull from the registry.
+KUBELET_HOME = BASE / "kubelet-home"
 POD_LOGS = BASE / "pod-logs"
 LEGACY_LOGS = Path("/var/log/containers")  # the kubelet links container logs there, whatever podLogsDir is
 IDENTITY = "realnode-kubelet"           # client certificate and kubeconfig of the kubelet
@@ -352,15 +355,25 @@ def kubelet_config() -> dict:
 
 
 @stack.step(f"real node: kubelet ({NODE_NAME})")
+def kubelet_home_is_private(pid: int) -> bool:
+    """Whether a running kubelet has the node's own HOME (see ``ensure_kubelet``)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"HOME={KUBELET_HOME}".encode() in environ
+
+
 def ensure_kubelet() -> str:
     begin, started, restarted = time.monotonic(), 0.0, ""
     config, wanted = BASE / "kubelet-config.json", json.dumps(kubelet_config(), indent=2)
-    if stack.running_pid("realnode-kubelet") and (not config.exists() or config.read_text() != wanted):
+    pid = stack.running_pid("realnode-kubelet")
+    if pid and (not config.exists() or config.read_text() != wanted or not kubelet_home_is_private(pid)):
         stack.stop_daemon("realnode-kubelet")  # its configuration changed; its pods keep running meanwhile
         restarted = "restarted for a new configuration; "
     if not (stack.running_pid("realnode-kubelet") and kubelet_healthy()):
         started = time.time()  # a Ready condition from before this start does not count
-        for folder in (KUBELET_ROOT, POD_LOGS, BASE / "volume-plugins"):
+        for folder in (KUBELET_ROOT, POD_LOGS, BASE / "volume-plugins", KUBELET_HOME):
             folder.mkdir(parents=True, exist_ok=True)
         ensure_cgroup_parent()
         save_host_state()
@@ -371,7 +384,7 @@ def ensure_kubelet() -> str:
             f"--hostname-override={NODE_NAME}", f"--node-ip={NODE_IP}",
             "--node-labels=" + ",".join(f"{k}={v}" for k, v in NODE_LABELS.items()),
             f"--root-dir={KUBELET_ROOT}", "--v=2",
-        ])
+        ], env={"HOME": str(KUBELET_HOME)})
         stack.wait_until(kubelet_healthy, "kubelet /healthz", stack.LOGS / "realnode-kubelet.log", timeout=60,
                          daemon="realnode-kubelet")
     stack.wait_until(lambda: node_ready(started), f"node {NODE_NAME} Ready", stack.LOGS / "realnode-kubelet.log",
@@ -665,7 +678,9 @@ def down() -> None:
 # --------------------------------------------------------------------------- status
 
 def components() -> list[tuple[str, bool, str]]:
-    kubelet_ok = stack.running_pid("realnode-kubelet") is not None and kubelet_healthy()
+    pid = stack.running_pid("realnode-kubelet")
+    # a kubelet started by an older version, with root's HOME, is restarted by the next up
+    kubelet_ok = pid is not None and kubelet_home_is_private(pid) and kubelet_healthy()
     return [
         ("real-node containerd", stack.running_pid("realnode-containerd") is not None and containerd_answers(),
          str(CONTAINERD_SOCK)),

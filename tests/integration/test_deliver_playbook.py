@@ -151,3 +151,41 @@ def test_rollback_playbook_restores_a_release_and_retire_takes_a_system_out(setu
     assert "slipway: alpha: retired (3 object(s) deleted)" in retired.stdout
     assert kubectl("get", "configmaps,secrets,deployments", "-n", ns, "-l", "slipway.io/system=alpha",
                    "-o", "name").stdout.strip() == ""
+
+
+def read_journal_with_release_info(setup, **options):
+    """Run slipway.platform.release_info as a playbook task with the context's connection; return its result."""
+    out = setup["tmp"] / "release_info.json"
+    book = setup["tmp"] / "release_info.yml"
+    connection = {"context": "{{ slipway_context }}", "api_url": "{{ slipway_kube_api_url }}",
+                  "ca_cert": "{{ slipway_kube_ca_cert }}", "client_cert": "{{ slipway_kube_client_cert }}",
+                  "client_key": "{{ slipway_kube_client_key }}"}
+    tasks = [{"name": "Read it", "slipway.platform.release_info": dict(connection, **options), "register": "info",
+              "ignore_errors": True},
+             {"name": "Keep it", "ansible.builtin.copy": {"content": "{{ info | to_json }}", "dest": str(out)}}]
+    book.write_text(yaml.safe_dump([{"name": "Read the journal", "hosts": "localhost", "gather_facts": False,
+                                     "tasks": tasks}]))
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(setup["inventory"]), str(book)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text())
+
+
+def test_release_info_tells_what_runs_what_ran_and_who_holds_the_lock(setup, kubectl):
+    context = setup["context"]
+    for word in ("one", "two"):
+        done = playbook(setup, "-e", json.dumps({"slipway_system_values": {"alpha": {"greeting": word}}}),
+                        token="t0ken-value")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    info = read_journal_with_release_info(setup, revision=1, history=1)
+    assert not info.get("failed") and info["changed"] is False
+    assert (info["latest"]["revision"], info["latest"]["outcome"]) == (2, "succeeded")
+    assert info["last_good"]["revision"] == 2 and info["latest"]["context"] == context
+    assert [r["revision"] for r in info["releases"]] == [2]  # history: the newest one
+    assert info["release"]["revision"] == 1
+    assert info["release"]["systems"]["alpha"]["images"] == {"alpha": "127.0.0.1:5001/alpha:v1"}
+    assert info["lock"]["holder"] is None and info["lock"]["renewed"]  # taken by the deliveries, then freed
+    every = read_journal_with_release_info(setup, history=0)
+    assert [r["revision"] for r in every["releases"]] == [1, 2]
+    assert all("t0ken-value" not in json.dumps(r) for r in every["releases"])  # secrets never reach the journal

@@ -20,7 +20,12 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
+from fixtures.deliver.support import ROOT as _COLLECTION_ON_PATH
+
+assert _COLLECTION_ON_PATH  # fixtures.deliver.support has put the collection on sys.path
+from ansible_collections.slipway.platform.plugins.action.deliver import render_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "broken"
@@ -224,11 +229,12 @@ def test_example_shop_runs_ready_on_the_real_node_and_answers(namespace, push, k
     images = {name: push(shop / name, f"shop-{name}") for name in ("backend", "worker", "frontend")}
     objects = []
     for name in images:
-        for template in sorted((shop / name / "deploy").glob("*.j2")):
-            rendered = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False).from_string(  # noqa: S701
-                template.read_text()).render(system={"name": name, "namespace": namespace}, images=images,
-                                             context="test", values={})
-            objects += [doc for doc in yaml.safe_load_all(rendered) if doc]
+        folder = shop / name / "deploy"
+        # the engine's own render_file and Templar, with the variables ActionModule.render gives templates
+        templar = Templar(loader=DataLoader()).copy_with_new_env(searchpath=[str(folder)], available_variables={
+            "system": {"name": name, "namespace": namespace}, "images": images, "context": "test", "values": {}})
+        for template in sorted(folder.glob("*.j2")):
+            objects += [d["content"] for d in render_file(templar, name, str(template), str(shop)) if d["content"]]
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         deployment["spec"]["template"]["spec"].update(ON_REAL_NODE)
     begin = time.monotonic()

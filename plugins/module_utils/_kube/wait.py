@@ -309,8 +309,8 @@ class WaitHub:
                     pods, replicasets = pods_by_ns[namespace]
                     mine = current_pods(obj, pods, replicasets)
                     verdicts = [pod_verdict(p) for p in mine]
-                    failure = next((f for f, _ in verdicts if f), None)
-                    healing = next((h for _, h in verdicts if h), None)
+                    failure = next((failed for failed, _healing in verdicts if failed), None)
+                    healing = next((heals for _failed, heals in verdicts if heals), None)
                     if failure:
                         state, reason = FAILED, failure
                     elif healing:

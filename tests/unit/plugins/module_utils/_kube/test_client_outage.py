@@ -117,7 +117,7 @@ def test_a_starting_servers_403_is_waited_out_until_it_is_ready(server):
     client = KubeClient(server.conn, outage_grace=20)
     Starting.refusals, Starting.not_ready = 1, 2
     assert client.get("/apis/apps/v1/namespaces/shop/statefulsets") == {"kind": "List", "items": []}
-    paths = [p for _, p in Starting.seen]
+    paths = [path for _method, path in Starting.seen]
     assert paths == ["/apis/apps/v1/namespaces/shop/statefulsets", "/readyz", "/readyz", "/readyz",
                      "/apis/apps/v1/namespaces/shop/statefulsets"]
 
@@ -127,8 +127,8 @@ def test_a_ready_servers_403_gets_one_more_try_then_is_final(server):
     Starting.refusals = 2
     with pytest.raises(SlipwayError, match=r"403 Forbidden: User \"slipway:deployer\" cannot list"):
         client.get("/apis/apps/v1/namespaces/shop/statefulsets")
-    assert [p for _, p in Starting.seen] == ["/apis/apps/v1/namespaces/shop/statefulsets", "/readyz",
-                                             "/apis/apps/v1/namespaces/shop/statefulsets"]
+    assert [path for _method, path in Starting.seen] == [
+        "/apis/apps/v1/namespaces/shop/statefulsets", "/readyz", "/apis/apps/v1/namespaces/shop/statefulsets"]
 
 
 def test_without_a_grace_a_refusal_is_final_at_once(server):
@@ -136,7 +136,7 @@ def test_without_a_grace_a_refusal_is_final_at_once(server):
     Starting.refusals = 1
     with pytest.raises(SlipwayError, match="403 Forbidden"):
         client.get("/api/v1/namespaces")
-    assert [p for _, p in Starting.seen] == ["/api/v1/namespaces"]
+    assert [path for _method, path in Starting.seen] == ["/api/v1/namespaces"]
 
 
 @pytest.mark.parametrize(("method", "content_type", "status", "again"), [

@@ -55,8 +55,8 @@ def test_other_waiting_reasons_are_not_pull_failures():
     assert p.classify("ImagePullBackOff", 'Back-off pulling image "x"', SECRET)[0] == p.UNKNOWN
 
 
-def pod(reason, message, secrets=SECRET):
-    return {"metadata": {"name": "web-1"}, "spec": {"imagePullSecrets": secrets},
+def pod(reason, message, secrets=None):
+    return {"metadata": {"name": "web-1"}, "spec": {"imagePullSecrets": SECRET if secrets is None else secrets},
             "status": {"phase": "Pending", "containerStatuses": [
                 {"name": "app", "state": {"waiting": {"reason": reason, "message": message}}}]}}
 
