@@ -50,7 +50,7 @@ def test_every_default_image_names_the_command_that_builds_it():
     assert defaults == set(commands)
     deps_images = set(re.findall(r"build_image (slipway/\S+)", (ROOT / "hack" / "deps-images.sh").read_text()))
     stack_images = set(re.findall(r'"(slipway/[^"]+)"', re.search(r"^BASE_IMAGES = .*$",
-                                  (ROOT / "hack" / "stack.py").read_text(), re.MULTILINE).group(0)))
+                                  (ROOT / "hack" / "stacklib" / "config.py").read_text(), re.MULTILINE).group(0)))
     assert {image for image, command in commands.items() if command == "make deps-images"} <= deps_images
     assert {image for image, command in commands.items() if command == "make up"} <= stack_images
     assert set(commands.values()) == {"make deps-images", "make up"}

@@ -178,7 +178,8 @@ def test_audit_log_records_requests_without_secret_bodies(kubectl, stack_dir):
 
 def test_gateway_api_crds_are_established_at_the_pinned_version(stack, stack_dir, kubectl):
     pinned = re.search(r"sigs\.k8s\.io/gateway-api (v\S+)", (ROOT / "hack" / "gateway-api" / "go.mod").read_text())[1]
-    assert re.search(rf'GATEWAY_API_VERSION = "{re.escape(pinned)}"', (ROOT / "hack" / "stack.py").read_text())
+    pins = (ROOT / "hack" / "stacklib" / "config.py").read_text()
+    assert re.search(rf'GATEWAY_API_VERSION = "{re.escape(pinned)}"', pins)
     stamped = json.loads((stack_dir / "gateway-api" / "crds.json").read_text())
     assert stamped["version"] == pinned and "httproutes.gateway.networking.k8s.io" in stamped["crds"]
     crds = {c["metadata"]["name"]: c for c in json.loads(kubectl("get", "crd", "-o", "json").stdout)["items"]}

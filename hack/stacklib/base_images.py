@@ -1,0 +1,90 @@
+"""Stage: the offline base images slipway/busybox (from the host's busybox) and slipway/debian (debootstrap)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from stacklib.config import BASE_IMAGES, LOGS, STATE
+from stacklib.docker import docker, docker_host
+from stacklib.proc import StepFailed, run, step
+
+
+def image_present(ref: str) -> bool:
+    return docker("image", "inspect", ref, check=False).returncode == 0
+
+
+@step("base image slipway/busybox")
+def ensure_busybox_image() -> str:
+    ref = BASE_IMAGES["busybox"]
+    if image_present(ref):
+        return "cached"
+    context = STATE / "build" / "busybox"
+    context.mkdir(parents=True, exist_ok=True)
+    shutil.copy2("/bin/busybox", context / "busybox")
+    (context / "Dockerfile").write_text(
+        "FROM scratch\n"
+        "COPY busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "mkdir", "-p", "/usr/bin", "/sbin", "/usr/sbin", "/tmp", "/etc", "/root"]\n'
+        'RUN ["/bin/busybox", "--install", "-s"]\n'
+        "RUN echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && "
+        "echo 'app:x:10001:10001:app:/home/app:/bin/sh' >> /etc/passwd && "
+        "echo 'root:x:0:' > /etc/group && echo 'app:x:10001:' >> /etc/group && "
+        "mkdir -p /home/app && chown 10001:10001 /home/app && chmod 1777 /tmp\n"
+        'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin\n'
+        'CMD ["sh"]\n'
+    )
+    docker("build", "-q", "-t", ref, str(context), log=LOGS / "base-images.log")
+    return "built"
+
+
+def apt_mirror() -> str:
+    for source in [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]:
+        if not source.exists():
+            continue
+        for line in source.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+            if line.startswith("deb ") and "security" not in line:
+                return [part for part in line.split() if "://" in part][0]
+    return "http://deb.debian.org/debian"
+
+
+def unmount_below(root: Path) -> None:
+    """Unmount what debootstrap left mounted in a tree (seen here: its /proc), deepest first.
+
+    Archived, a mounted /proc fails the import ("file changed as we read it"); removed, it is not a tree at all.
+    """
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
+
+
+@step("base image slipway/debian (debootstrap)")
+def ensure_debian_image() -> str:
+    ref = BASE_IMAGES["debian"]
+    if image_present(ref):
+        return "cached"
+    root = STATE / "build" / "debian-rootfs"
+    log = LOGS / "base-images.log"
+    if root.exists():
+        unmount_below(root)
+        shutil.rmtree(root)
+    run(["debootstrap", "--variant=minbase", "--include=python3,python3-apt,sudo", "bookworm", str(root),
+         apt_mirror()], log=log)
+    unmount_below(root)
+    tar = subprocess.Popen(["tar", "-C", str(root), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
+    with log.open("ab") as out:
+        imported = subprocess.run(["docker", "import", "--change", 'CMD ["/bin/bash"]', "-", ref],
+                                  stdin=tar.stdout, stdout=out, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, DOCKER_HOST=docker_host()))
+    tar.wait()
+    if imported.returncode != 0 or tar.returncode != 0:
+        raise StepFailed(f"docker import of {root} failed; see {log}")
+    shutil.rmtree(root)
+    return "built"

@@ -1,0 +1,56 @@
+"""Where the stack keeps everything, which versions it pins, and the ports and users it sets up.
+
+Everything lives under one state folder: ``.stack/`` at the repository root, or ``$SLIPWAY_STACK_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HACK = ROOT / "hack"
+STATE = Path(os.environ.get("SLIPWAY_STACK_DIR", ROOT / ".stack")).resolve()
+KUBE_MODULE = HACK / "kube"
+KWOK_MODULE = HACK / "kwok"
+ETCD_MODULE = HACK / "etcd"
+GATEWAY_API_MODULE = HACK / "gateway-api"
+
+KUBERNETES_VERSION = "v1.36.3"
+KWOK_VERSION = "v0.8.0"
+ETCD_VERSION = "v3.6.8"
+GATEWAY_API_VERSION = "v1.6.3"  # keep equal to hack/gateway-api/go.mod
+# command -> (Go module folder, package, pinned version); each module pins its own dependency tree.
+GO_COMMANDS = {
+    "etcd": (ETCD_MODULE, "go.etcd.io/etcd/server/v3", ETCD_VERSION),
+    "kube-apiserver": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION),
+    "kube-controller-manager": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager", KUBERNETES_VERSION),
+    "kube-scheduler": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler", KUBERNETES_VERSION),
+    "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl", KUBERNETES_VERSION),
+    "kwok": (KWOK_MODULE, "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
+}
+APT_PACKAGES = [
+    "docker.io", "docker-registry", "busybox-static", "debootstrap",
+    "apache2-utils", "openssl", "iproute2", "ca-certificates",
+]
+
+PORTS = {
+    "registry": int(os.environ.get("SLIPWAY_REGISTRY_PORT", "5001")),
+    "etcd-client": 23790,
+    "etcd-peer": 23800,
+    "apiserver": int(os.environ.get("SLIPWAY_APISERVER_PORT", "6443")),
+    "controller-manager": 10257,
+    "scheduler": 10259,
+    "kwok": 10247,
+}
+REGISTRY_USER = "slipway"
+DEPLOYER_USER = "slipway:deployer"
+DEPLOYER_NAMESPACES = ["slipway-system", "shop"]
+BASE_IMAGES = {"busybox": "slipway/busybox:stable", "debian": "slipway/debian:bookworm"}
+
+BIN = STATE / "bin"
+LOGS = STATE / "logs"
+RUN = STATE / "run"
+PKI = STATE / "pki"
+KUBECONFIGS = STATE / "kube"
+SECRETS = STATE / "secrets"

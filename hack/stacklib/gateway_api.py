@@ -1,0 +1,67 @@
+"""Stage: the standard-channel Gateway API CRDs, so Slipway's canary can route by weight and header.
+
+No controller implements them here: the stack proves the objects; a real context's gateway carries the traffic.
+"""
+
+from __future__ import annotations
+
+import json
+
+from stacklib.config import GATEWAY_API_MODULE, GATEWAY_API_VERSION, LOGS, PKI, PORTS, STATE
+from stacklib.gobuild import go_module_dir, require_go
+from stacklib.kubeapi import https_json, kubectl
+from stacklib.proc import step
+
+GATEWAY_API_STAMP = STATE / "gateway-api" / "crds.json"  # {"version": ..., "crds": [names]} after an install
+GATEWAY_API_ROLE = {
+    # Namespace admins (the deployer is one in its namespaces) may edit routes, as on clusters whose gateway
+    # install aggregates route permissions into the built-in admin and edit roles.
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    "metadata": {"name": "slipway:gateway-api-routes",
+                 "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                            "rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+    "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"],
+               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}],
+}
+
+
+def gateway_api_installed() -> bool:
+    """Every CRD of the last install is there at the pinned bundle version, and HTTPRoute is served.
+
+    Two small reads (CRD metadata only, ~16 KB instead of ~750 KB of schemas, and one discovery document), so a
+    warm ``up`` stays fast; an HTTPRoute that is served implies its CRD is Established.
+    """
+    if not GATEWAY_API_STAMP.exists() or not (PKI / "ca.crt").exists():
+        return False
+    stamp = json.loads(GATEWAY_API_STAMP.read_text())
+    if stamp.get("version") != GATEWAY_API_VERSION or not stamp.get("crds"):
+        return False
+    found = https_json(PORTS["apiserver"], "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                       accept="application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+    versions = {item["metadata"]["name"]: (item["metadata"].get("annotations") or {}).get(
+        "gateway.networking.k8s.io/bundle-version") for item in (found or {}).get("items", [])}
+    if any(versions.get(name) != GATEWAY_API_VERSION for name in stamp["crds"]):
+        return False
+    served = https_json(PORTS["apiserver"], "/apis/gateway.networking.k8s.io/v1") or {}
+    return any(r.get("name") == "httproutes" for r in served.get("resources", []))
+
+
+@step(f"Gateway API {GATEWAY_API_VERSION} CRDs (standard channel, no controller)")
+def ensure_gateway_api() -> str:
+    if gateway_api_installed():
+        return "already installed"
+    require_go()
+    manifests = sorted((go_module_dir(GATEWAY_API_MODULE, "sigs.k8s.io/gateway-api") / "config" / "crd"
+                        / "standard").glob("*.yaml"))
+    log = LOGS / "gateway-api.log"
+    # captured, not logged: its "-o name" lines say which CRDs to wait for
+    applied = kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-o", "name",
+                      *(f"--filename={path}" for path in manifests)).stdout.decode()
+    crds = sorted(line.split("/", 1)[1] for line in applied.split()
+                  if line.startswith("customresourcedefinition"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{name}" for name in crds), log=log)
+    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-",
+            stdin=json.dumps(GATEWAY_API_ROLE).encode(), log=log)
+    GATEWAY_API_STAMP.parent.mkdir(parents=True, exist_ok=True)
+    GATEWAY_API_STAMP.write_text(json.dumps({"version": GATEWAY_API_VERSION, "crds": crds}, indent=2))
+    return f"{len(crds)} CRDs established"
