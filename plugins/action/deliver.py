@@ -25,6 +25,10 @@ from ansible.utils.display import Display
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import split_secrets
+from ansible_collections.slipway.platform.plugins.module_utils._security.network import (
+    network_baseline,
+    with_network_policies,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._system import read_description
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
@@ -37,7 +41,7 @@ display = Display()
 
 MODULE = "slipway.platform.deliver"
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses rendered manifests ~10x faster
-RENDER_ONLY = ("ecosystem_root", "images", "system_tags", "registry", "values")
+RENDER_ONLY = ("ecosystem_root", "images", "system_tags", "registry", "values", "network_policy", "network_peers")
 TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
 PLAIN_SUFFIXES = (".yaml", ".yml")
 
@@ -95,13 +99,17 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
+        network = None
         try:
             if args.get("rendered") is None:
                 started = time.monotonic()
-                args["rendered"] = self.render(args, task_vars)
+                args["rendered"], network = self.render(args, task_vars)
                 display.vv(f"slipway: rendered {len(args['rendered'])} systems in {time.monotonic() - started:.2f}s")
         except AnsibleActionFail as exc:
             return dict(result, failed=True, msg=str(exc.message if hasattr(exc, "message") else exc))
+        if network is not None and network.mode != "off":
+            for line in network.would_block:
+                display.display(f"  slipway: network {network.mode}: enforce blocks {line}")
         for key in RENDER_ONLY:
             args.pop(key, None)
         started = time.monotonic()
@@ -112,6 +120,8 @@ class ActionModule(ActionBase):
         display.vv(f"slipway: the delivery ran for {time.monotonic() - started:.2f}s")
         self.summary(outcome)
         result.update(outcome)
+        if network is not None:
+            result["network_policy"] = network.report()
         return result
 
     def deliver_here(self, args):
@@ -188,9 +198,10 @@ class ActionModule(ActionBase):
         images, tags = args.get("images") or {}, args.get("system_tags") or {}
         values = args.get("values") or {}
         sha = git_sha(root)  # the ecosystem repository's commit, recorded for every system
-        rendered = []
+        rendered, descriptions = [], {}
         for name in names:
             path, description = load_description(root, str(name))
+            descriptions[name] = description
             folder = os.path.dirname(path)
             system_images = {i["name"]: image_reference(i["name"], images, args.get("registry"), tags.get(name))
                              for i in description.get("images") or []}
@@ -210,7 +221,12 @@ class ActionModule(ActionBase):
             rendered.append({"name": name, "namespace": description.get("namespace"),
                              "depends_on": description.get("depends_on") or [], "images": system_images,
                              "health": description.get("health"), "git_sha": sha, "documents": documents})
-        return rendered
+        try:
+            network = network_baseline(args.get("network_policy"), args.get("network_peers"), descriptions,
+                                       lambda other: read_description(root, other)[1])
+            return with_network_policies(rendered, network), network
+        except SlipwayError as exc:
+            raise AnsibleActionFail(exc.msg) from None
 
     def summary(self, outcome):
         rows = outcome.get("systems") or []

@@ -33,6 +33,9 @@ description:
     success (see C(docs/architecture.md)).
   - Systems leave a context only when asked (O(retire), O(retire_absent)); their objects are deleted after every
     delivered system is ready, and the release no longer lists them.
+  - With O(network_policy=enforce) each system's C(slipway.yml) C(network) flows become NetworkPolicies among its
+    own objects (a namespace default-deny plus exactly the declared flows), delivered, pruned, recorded and rolled
+    back like the rest; see C(docs/security.md).
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
@@ -178,6 +181,28 @@ options:
       - When false, such systems keep running as recorded and are listed in RV(not_delivered).
     type: bool
     default: false
+  network_policy:
+    description:
+      - What the systems' C(network) flows (in their C(slipway.yml)) become. Read by the action plugin.
+      - C(off) delivers no NetworkPolicy (C(network) is still validated).
+      - C(audit) changes nothing in the cluster and lists, in the progress and RV(network_policy.would_block), the
+        flows C(enforce) would block.
+      - C(enforce) adds to each delivered system a default-deny of ingress and egress for its namespace
+        (C(slipway-default-deny-<system>)) and its ingress and egress policies (C(slipway-<system>-ingress),
+        C(slipway-<system>-egress)); its pods are labelled C(slipway.io/system=<system>), which rolls each
+        workload once when enforce is first turned on. A system reaches the systems it C(depends_on) on the ports
+        each admits it on, and DNS.
+    type: str
+    choices: ["off", audit, enforce]
+    default: "off"
+  network_peers:
+    description:
+      - Where the named peers of C(network) flows are in this cluster. Read by the action plugin.
+      - C(kube_api_cidrs) (list) the API server's addresses as pods reach them, required when a flow names
+        C(kube-api); C(dns_namespace) (default C(kube-system)) and C(dns_pod_labels) (default
+        C({k8s-app: kube-dns})) select the cluster DNS pods that C(dns) means.
+    type: dict
+    default: {}
 notes:
   - Runs on the controller (or wherever the API is reachable); the connection options say how to reach it.
   - Secrets belong in C(Secret) objects; their values never enter the output, the journal or annotations.
@@ -221,6 +246,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+network_policy:
+  description:
+    - The network policy mode, the NetworkPolicies generated per system (enforce) and the flows enforce blocks
+      (one sentence each, with the declaration that allows it).
+  returned: when the action plugin rendered the systems
+  type: dict
+  sample:
+    mode: audit
+    policies: {}
+    would_block: ["frontend -> backend: frontend depends on it, but backend does not admit it (...)"]
 revision:
   description: The journal revision this delivery recorded, or the current one when nothing changed.
   returned: always

@@ -36,6 +36,8 @@ DELIVER_SPEC = dict(
     on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
     retire=dict(type="list", elements="str", default=[]),
     retire_absent=dict(type="bool", default=False),
+    network_policy=dict(type="str", choices=["off", "audit", "enforce"], default="off"),
+    network_peers=dict(type="dict", default={}),
 )
 
 MIN_MASKED_LENGTH = 4  # shorter values would mask unrelated text everywhere (Ansible's own no_log rule)
