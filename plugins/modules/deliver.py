@@ -200,7 +200,7 @@ options:
       - Where the named peers of C(network) flows are in this cluster. Read by the action plugin.
       - C(kube_api_cidrs) (list) the API server's addresses as pods reach them, required when a flow names
         C(kube-api); C(dns_namespace) (default C(kube-system)) and C(dns_pod_labels) (default
-        C({k8s-app: kube-dns})) select the cluster DNS pods that C(dns) means.
+        C(k8s-app=kube-dns)) select the cluster DNS pods that C(dns) means.
     type: dict
     default: {}
 notes:
