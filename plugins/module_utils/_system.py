@@ -5,17 +5,33 @@
 The delivery renders from it, the image steps build and test from it; each then checks the parts it uses.
 What they share is checked here: the folder is a system name, the file is a YAML mapping, a ``name`` in it
 agrees with the folder, and ``images`` is a list of mappings that each have a ``name``.
+
+:class:`System` is a system as the delivery engine works on it: what the description says, plus the objects its
+templates rendered (built and checked by ``_kube/objects.py``, health gates by ``_gates.py``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 
 DESCRIPTION_FILE = "slipway.yml"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # system, namespace and Service names
+
+
+@dataclass
+class System:
+    name: str
+    namespace: str
+    depends_on: list = field(default_factory=list)
+    images: dict = field(default_factory=dict)
+    objects: list = field(default_factory=list)  # [_kube.objects.Desired]
+    git_sha: str | None = None
+    files: list = field(default_factory=list)
+    health: list = field(default_factory=list)  # [_gates.Gate], checked after the rollout
 
 
 def read_description(root, name):

@@ -23,7 +23,13 @@ import threading
 import time
 from urllib.parse import quote, urlencode
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    SlipwayError,
+    Unreachable,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._kube.proxy import pool_manager
 
 try:
@@ -55,6 +61,7 @@ TOKEN_ROTATION_GRACE = 5.0
 # Answers a server gives while it is starting or overloaded; a ready server's 403 is final, a 500 is final too.
 NOT_READY_STATUSES = frozenset((403, 429, 500, 503, 504))
 READYZ_POLL = 0.5
+ERROR_TYPES = {403: Forbidden, 404: NotFound, 409: Conflict}  # the answers callers handle, by type
 
 
 def resendable(method, content_type, status=None):
@@ -69,7 +76,8 @@ def resendable(method, content_type, status=None):
 
 
 def api_error(method, path, status, body, dry_run=False):
-    """A :class:`SlipwayError` for an API error response (a Status object, or anything else)."""
+    """A :class:`SlipwayError` for an API error response (a Status object, or anything else); a 403, 404 or 409
+    is a :class:`Forbidden`, :class:`NotFound` or :class:`Conflict`."""
     try:
         status_obj = json.loads(body) if body else {}
     except ValueError:
@@ -86,9 +94,10 @@ def api_error(method, path, status, body, dry_run=False):
         403: "the identity lacks RBAC permission for this request",
     }.get(status)
     what = "server-side dry-run" if dry_run else "request"
-    return SlipwayError(f"{method} {path}: {status} {reason}: {message}", status=status, reason=reason,
-                        causes=causes, api_message=message, request=f"{what} {method} {path}",
-                        **({"hint": hint} if hint else {}))
+    error_type = ERROR_TYPES.get(status, SlipwayError)
+    return error_type(f"{method} {path}: {status} {reason}: {message}", status=status, reason=reason,
+                      causes=causes, api_message=message, request=f"{what} {method} {path}",
+                      **({"hint": hint} if hint else {}))
 
 
 class KubeClient:
@@ -186,9 +195,9 @@ class KubeClient:
                     waited = f" (waited {self.outage_grace:g}s for it to come back)"
                 if isinstance(exc, ReadTimeoutError):
                     raise self._unanswered(method, path, dry_run) from None
-                raise SlipwayError(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}{waited}",
-                                   hint="is the cluster up and api_url right? (from "
-                                        f"{self.conn.source})", request=f"{method} {path}") from None
+                raise Unreachable(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}{waited}",
+                                  hint="is the cluster up and api_url right? (from "
+                                       f"{self.conn.source})", request=f"{method} {path}") from None
             if response.status in NOT_READY_STATUSES and not refused_once \
                     and self._may_wait(method, content_type, status=response.status):
                 # once per request: a server that is not ready is waited for; one that is ready gets one more try,
@@ -221,7 +230,7 @@ class KubeClient:
             response = self._send("GET", path, self.conn.server + path, None, {"Accept": "*/*"}, False, timeout)
         except TRANSPORT_ERRORS as exc:
             reason = "no answer within the timeout" if isinstance(exc, ReadTimeoutError) else _short(exc)
-            raise SlipwayError(f"GET {path}: {reason}", request=f"GET {path}") from None
+            raise Unreachable(f"GET {path}: {reason}", request=f"GET {path}") from None
         return response.status, response.data
 
     def _send(self, method, path, url, data, headers, dry_run, timeout=None):
@@ -321,8 +330,8 @@ class KubeClient:
                 "overloaded; if it is only slow, raise request_timeout")
         if method in WRITE_METHODS and not dry_run:
             hint += "; the write may still have been applied, and running again reconciles it"
-        return SlipwayError(f"{method} {path}: the Kubernetes API at {self.conn.server} did not answer within "
-                            f"{self.conn.request_timeout:g}s", hint=hint, request=f"{method} {path}")
+        return Unreachable(f"{method} {path}: the Kubernetes API at {self.conn.server} did not answer within "
+                           f"{self.conn.request_timeout:g}s", hint=hint, request=f"{method} {path}")
 
     def _unauthorized(self, method, path, body, dry_run, retried):
         """A 401 as a :class:`SlipwayError` that says which credential was rejected and what to do about it."""
@@ -366,14 +375,27 @@ def _short(exc):
 
 def object_path(resource, namespace=None, name=None, subresource=None):
     """The URL path of a resource collection or object (``resource`` comes from discovery)."""
-    base = "/api/v1" if resource.group_version == "v1" else f"/apis/{resource.group_version}"
-    if resource.namespaced:
-        if not namespace:
-            raise SlipwayError(f"{resource.kind} is namespaced; a namespace is required")
+    if resource.namespaced and not namespace:
+        raise SlipwayError(f"{resource.kind} is namespaced; a namespace is required")
+    return api_path(resource.group_version, resource.name, namespace if resource.namespaced else None, name,
+                    subresource)
+
+
+def api_path(group_version, plural, namespace=None, name=None, subresource=None):
+    """The URL path of a collection or object of a built-in kind that needs no discovery (``v1`` ``secrets``,
+    ``coordination.k8s.io/v1`` ``leases``, ...); cluster-scoped when ``namespace`` is ``None``."""
+    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    if namespace:
         base += f"/namespaces/{quote(namespace, safe='')}"
-    base += f"/{resource.name}"
+    base += f"/{plural}"
     if name:
         base += f"/{quote(name, safe='')}"
     if subresource:
         base += f"/{subresource}"
     return base
+
+
+def service_proxy_path(namespace, service, port, path, https=False):
+    """The path of ``path`` on a Service's port through the API server's service proxy (``services/proxy``)."""
+    scheme = "https:" if https else ""  # the proxy's own syntax: not quoted like an object's name
+    return f"{api_path('v1', 'services', namespace)}/{scheme}{service}:{port}/proxy{path}"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._release.health import parse_health
-from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL
+from ansible_collections.slipway.platform.plugins.module_utils._gates import parse_health
+from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL, System
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "slipway"
@@ -86,18 +86,6 @@ def object_label(kind, namespace, name):
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
-@dataclass
-class System:
-    name: str
-    namespace: str
-    depends_on: list = field(default_factory=list)
-    images: dict = field(default_factory=dict)
-    objects: list = field(default_factory=list)  # [Desired]
-    git_sha: str | None = None
-    files: list = field(default_factory=list)
-    health: list = field(default_factory=list)  # [health.Gate], checked after the rollout
-
-
 def _document_errors(doc, where):
     if not isinstance(doc, dict):
         return [f"{where}: a manifest document must be a mapping, got {type(doc).__name__}"]
@@ -131,7 +119,7 @@ def build_systems(raw_systems):
 
     ``raw_systems``: ``[{name, namespace, depends_on, images, git_sha, health, documents: [{file, index, content}]}]``
     where ``content`` is the parsed YAML document (``None`` for an empty one, which is skipped) and ``health`` the
-    gates of its ``slipway.yml`` (optional; see ``_release/health.py``).
+    gates of its ``slipway.yml`` (optional; see ``_gates.py``).
     """
     errors, systems = [], []
     names = set()

@@ -12,8 +12,8 @@ A gate is one mapping, or ``health`` is a list of them (all must pass, in order)
   ``SLIPWAY_CONTEXT``, ``SLIPWAY_SYSTEM``, ``SLIPWAY_NAMESPACE`` and ``SLIPWAY_IMAGES`` (JSON) added to its
   environment; it passes when it exits 0.
 
-Parsing is pure; the probes take their I/O (the HTTP fetch, the process runner, the clock) as arguments, so all
-of it is unit-tested without a cluster.
+Parsing belongs to the system description (``_gates.py``); the probes take their I/O (the HTTP fetch, the process
+runner, the clock) as arguments, so all of it is unit-tested without a cluster.
 """
 
 from __future__ import annotations
@@ -21,189 +21,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import shlex
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL
+from ansible_collections.slipway.platform.plugins.module_utils._gates import Gate
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import service_proxy_path
 
-HTTP_KEYS = ("path", "port", "service", "namespace", "scheme", "expect_status", "body_contains")
-COMMAND_KEYS = ("command", "env")
-COMMON_KEYS = ("attempts", "delay", "timeout")
-# An HTTP gate retries: right after a rollout the Service's endpoints may still name pods that just went away.
-# A command does its own waiting if it needs to, and may be a whole smoke test: one attempt, a longer timeout.
-DEFAULTS = {"http": {"attempts": 5, "delay": 2.0, "timeout": 5.0},
-            "command": {"attempts": 1, "delay": 2.0, "timeout": 60.0}}
-MAX_ATTEMPTS = 100
-RESERVED_ENV_PREFIX = "SLIPWAY_"
 BODY_SHOWN = 300  # characters of a failing answer or command output shown in the error
 BODY_READ = 64 * 1024
-_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service name, as Kubernetes
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REDACTED = "********"
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One validated gate; ``spec()`` is its normalized form (what the journal keeps for a rollback)."""
-
-    kind: str  # "http" | "command"
-    attempts: int
-    delay: float
-    timeout: float
-    path: str | None = None
-    port: int | str | None = None
-    service: str | None = None
-    namespace: str | None = None
-    scheme: str = "http"
-    expect_status: tuple = ()  # empty: any 2xx
-    body_contains: str | None = None
-    command: tuple = ()
-    env: tuple = ()  # ((name, value), ...), so the gate stays hashable
-
-    @property
-    def label(self):
-        if self.kind == "http":
-            scheme = "https:" if self.scheme == "https" else ""
-            return f"GET {self.namespace}/{scheme}{self.service}:{self.port}{self.path}"
-        text = shlex.join(self.command)
-        return f"command {text if len(text) <= 80 else text[:77] + '...'}"
-
-    def proxy_path(self):
-        scheme = "https:" if self.scheme == "https" else ""
-        return f"/api/v1/namespaces/{self.namespace}/services/{scheme}{self.service}:{self.port}/proxy{self.path}"
-
-    def spec(self):
-        common = {"attempts": self.attempts, "delay": self.delay, "timeout": self.timeout}
-        if self.kind == "command":
-            return dict(common, command=list(self.command), env=dict(self.env))
-        found = dict(common, path=self.path, port=self.port, service=self.service, namespace=self.namespace,
-                     scheme=self.scheme, expect_status=list(self.expect_status))
-        if self.body_contains is not None:
-            found["body_contains"] = self.body_contains
-        return found
-
-
-# ----------------------------------------------------------------------------- parsing
-
-
-def parse_health(declared, system, namespace):
-    """``(gates, problems)`` for a system's ``health`` (``None``, one mapping, or a list of mappings)."""
-    if declared is None:
-        return [], []
-    if not isinstance(declared, (dict, list)):
-        return [], [f"system {system}: health must be a mapping (one gate) or a list of them, "
-                    f"got {type(declared).__name__}"]
-    items = declared if isinstance(declared, list) else [declared]
-    gates, problems = [], []
-    for index, item in enumerate(items):
-        where = f"system {system}: health" + (f"[{index}]" if isinstance(declared, list) else "")
-        gate, found = _parse_gate(item, where, system, namespace)
-        problems.extend(found)
-        if gate is not None and not found:
-            gates.append(gate)
-    return gates, problems
-
-
-def _parse_gate(item, where, system, namespace):
-    if not isinstance(item, dict):
-        return None, [f"{where}: a gate must be a mapping, got {type(item).__name__}"]
-    unknown = sorted(str(k) for k in item if k not in HTTP_KEYS + COMMAND_KEYS + COMMON_KEYS)
-    if unknown:
-        return None, [f"{where}: unknown key(s) {', '.join(unknown)}; an HTTP gate takes "
-                      f"{', '.join(HTTP_KEYS + COMMON_KEYS)}, a command gate {', '.join(COMMAND_KEYS + COMMON_KEYS)}"]
-    http_keys = sorted(k for k in item if k in HTTP_KEYS)
-    if "command" in item and http_keys:
-        return None, [f"{where}: a gate is either an HTTP gate (path, port) or a command gate (command), not both "
-                      f"(found command and {', '.join(http_keys)}); declare a list of two gates instead"]
-    if "command" not in item and not {"path", "port"} & set(item):
-        return None, [f"{where}: declare path and port (an HTTP gate through the service proxy) or command "
-                      "(an argv list run on the delivering host)"]
-    kind = "command" if "command" in item else "http"
-    problems = []
-    common = {key: _number(item, key, DEFAULTS[kind][key], where, problems) for key in COMMON_KEYS}
-    if kind == "command":
-        fields = _command_fields(item, where, problems)
-    else:
-        fields = _http_fields(item, where, system, namespace, problems)
-    if problems:
-        return None, problems
-    return Gate(kind=kind, attempts=int(common["attempts"]), delay=float(common["delay"]),
-                timeout=float(common["timeout"]), **fields), []
-
-
-def _number(item, key, default, where, problems):
-    value = item.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.append(f"{where}: {key} must be a number, got {value!r}")
-        return default
-    if key == "attempts" and (value != int(value) or not 1 <= value <= MAX_ATTEMPTS):
-        problems.append(f"{where}: attempts must be a whole number from 1 to {MAX_ATTEMPTS}, got {value!r}")
-    elif key == "delay" and value < 0:
-        problems.append(f"{where}: delay must be zero or more seconds, got {value!r}")
-    elif key == "timeout" and value <= 0:
-        problems.append(f"{where}: timeout must be a positive number of seconds, got {value!r}")
-    return value
-
-
-def _http_fields(item, where, system, namespace, problems):
-    path = item.get("path")
-    if not isinstance(path, str) or not path.startswith("/") or re.search(r"[\s\x00-\x1f\x7f]", path) \
-            or "/../" in path + "/":
-        problems.append(f"{where}: path must be an absolute URL path such as /healthz (no spaces, no '..'), "
-                        f"got {path!r}")
-    port = item.get("port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if isinstance(port, bool) or not (isinstance(port, int) and 1 <= port <= 65535
-                                      or isinstance(port, str) and _PORT_NAME.match(port)):
-        problems.append(f"{where}: port must be the Service's port number (1-65535) or port name, got {port!r}")
-    service = item.get("service") or system
-    if not isinstance(service, str) or not DNS_LABEL.match(service):
-        problems.append(f"{where}: service must be a Service name (DNS-1123 label), got {service!r}")
-    gate_namespace = item.get("namespace") or namespace
-    if not isinstance(gate_namespace, str) or not DNS_LABEL.match(gate_namespace):
-        problems.append(f"{where}: namespace must be a DNS-1123 label, got {gate_namespace!r}")
-    scheme = item.get("scheme") or "http"
-    if scheme not in ("http", "https"):
-        problems.append(f"{where}: scheme must be http or https, got {scheme!r}")
-    expected = item.get("expect_status")
-    expected = [] if expected is None else expected if isinstance(expected, list) else [expected]
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in expected):
-        problems.append(f"{where}: expect_status must be an HTTP status or a list of them (100-599), "
-                        f"got {item.get('expect_status')!r}")
-    contains = item.get("body_contains")
-    if contains is not None and (not isinstance(contains, str) or not contains):
-        problems.append(f"{where}: body_contains must be a non-empty string, got {contains!r}")
-    return {"path": path, "port": port, "service": service, "namespace": gate_namespace, "scheme": scheme,
-            "expect_status": tuple(expected), "body_contains": contains}
-
-
-def _command_fields(item, where, problems):
-    command = item.get("command")
-    if isinstance(command, str) or not isinstance(command, list) or not command \
-            or not all(isinstance(part, str) and part for part in command):
-        problems.append(f"{where}: command must be a non-empty list of strings (argv, no shell), for example "
-                        "[\"sh\", \"-c\", \"curl -fsS https://shop.example/healthz\"]")
-    env = item.get("env") or {}
-    if not isinstance(env, dict):
-        problems.append(f"{where}: env must be a mapping of variable names to strings")
-        env = {}
-    for name, value in env.items():
-        if not isinstance(name, str) or not _ENV_NAME.match(name):
-            problems.append(f"{where}: env name {name!r} is not a valid variable name")
-        elif name.startswith(RESERVED_ENV_PREFIX):
-            problems.append(f"{where}: env {name} is reserved (Slipway sets SLIPWAY_* itself)")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            problems.append(f"{where}: env {name} must be a string (quote it), got {value!r}")
-    return {"command": tuple(command) if isinstance(command, list) else (),
-            "env": tuple(sorted((str(k), str(v)) for k, v in env.items()))}
 
 
 # ----------------------------------------------------------------------------- probes
@@ -271,6 +100,11 @@ def _api_verdict(gate, status, message):
     if status == 503:
         reason += " (no ready endpoint answered: are the Service's selector and targetPort right?)"
     return Attempt(False, reason)
+
+
+def proxy_path(gate):
+    """The service proxy path an HTTP gate's GET goes to."""
+    return service_proxy_path(gate.namespace, gate.service, gate.port, gate.path, https=gate.scheme == "https")
 
 
 def proxy_get(client, path, timeout):
@@ -356,7 +190,7 @@ class HealthCheck:
     def probe(self, gate, system):
         if gate.kind == "http":
             try:
-                status, body = self.fetch(self.client, gate.proxy_path(), gate.timeout)
+                status, body = self.fetch(self.client, proxy_path(gate), gate.timeout)
             except SlipwayError as exc:
                 return Attempt(False, exc.msg)
             return judge_answer(gate, status, body)

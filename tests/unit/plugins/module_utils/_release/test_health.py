@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._gates import parse_health
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import System, build_systems
 from ansible_collections.slipway.platform.plugins.module_utils._release import health as h
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Delivery, Options, SystemRun
@@ -16,13 +17,13 @@ from fake_kube import FakeClient
 
 
 def gates(declared, system="backend", namespace="shop"):
-    found, problems = h.parse_health(declared, system, namespace)
+    found, problems = parse_health(declared, system, namespace)
     assert not problems, problems
     return found
 
 
 def problems_of(declared):
-    return h.parse_health(declared, "backend", "shop")[1]
+    return parse_health(declared, "backend", "shop")[1]
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -32,7 +33,7 @@ def test_the_documented_short_form_is_an_http_gate_on_the_system_s_service():
     (gate,) = gates({"path": "/healthz", "port": 8080})
     assert gate.kind == "http" and (gate.service, gate.namespace, gate.scheme) == ("backend", "shop", "http")
     assert (gate.attempts, gate.delay, gate.timeout) == (5, 2.0, 5.0)
-    assert gate.proxy_path() == "/api/v1/namespaces/shop/services/backend:8080/proxy/healthz"
+    assert h.proxy_path(gate) == "/api/v1/namespaces/shop/services/backend:8080/proxy/healthz"
     assert gate.label == "GET shop/backend:8080/healthz"
 
 
@@ -41,7 +42,7 @@ def test_every_http_option_and_the_normalized_spec_round_trips():
                 "scheme": "https", "expect_status": [200, 204], "body_contains": "ok", "attempts": 3, "delay": 0.5,
                 "timeout": 2}
     (gate,) = gates(declared)
-    assert gate.proxy_path() == "/api/v1/namespaces/edge/services/https:api:https-admin/proxy/ready?full=1"
+    assert h.proxy_path(gate) == "/api/v1/namespaces/edge/services/https:api:https-admin/proxy/ready?full=1"
     assert gates(gate.spec()) == [gate]  # what the journal keeps validates to the same gate
     (quoted,) = gates({"path": "/", "port": "8080"})
     assert quoted.port == 8080
