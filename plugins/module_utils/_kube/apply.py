@@ -14,7 +14,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, NotFound, SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import APPLY_PATCH, object_path
 from ansible_collections.slipway.platform.plugins.module_utils._kube.fields import (
     hand_added,
@@ -208,8 +208,8 @@ class Applier:
             try:
                 return _with_kind(self._patch(plan, dry_run), plan.desired.resource)
             except SlipwayError as exc:
-                conflicts = _conflicts(exc)
-                if exc.details.get("status") != 409 or not conflicts:
+                conflicts = _conflicts(exc) if isinstance(exc, Conflict) else []
+                if not conflicts:
                     raise _explain(exc, plan.desired) from None
                 self._settle(plan, conflicts)
         raise SlipwayError(f"{plan.desired.where}: field ownership conflicts did not settle",
@@ -306,9 +306,10 @@ class Applier:
                 self.client.request("PATCH", path, body=ops, query={"fieldManager": FIELD_MANAGER},
                                     content_type=JSON_PATCH)
                 return
+            except Conflict:
+                pass  # changed since it was read: read it again
             except SlipwayError as exc:
-                if exc.details.get("status") != 409:
-                    raise _explain(exc, desired) from None
+                raise _explain(exc, desired) from None
             live = self.get_live(desired.resource, desired.namespace, desired.name)
         raise SlipwayError(f"{desired.where}: the object kept changing while its hand edits were taken back",
                            hint="deliver again once nobody else is editing it")
@@ -320,10 +321,8 @@ class Applier:
         path = object_path(resource, meta.get("namespace"), meta["name"])
         try:
             self.client.request("DELETE", path, body=body, query={"dryRun": "All" if dry_run else None})
-        except SlipwayError as exc:
-            if exc.details.get("status") in (404, 409):
-                return False  # gone already, or replaced by another object of the same name
-            raise
+        except (NotFound, Conflict):
+            return False  # gone already, or replaced by another object of the same name
         return True
 
 

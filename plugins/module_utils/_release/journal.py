@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
 
 NAMESPACE = "slipway-system"
 RECORD_KEY = "release.json"
@@ -56,7 +57,7 @@ class Journal:
 
     @property
     def _collection(self):
-        return f"/api/v1/namespaces/{self.namespace}/configmaps"
+        return api_path("v1", "configmaps", self.namespace)
 
     def records(self):
         """Every release of the context, oldest first."""
@@ -75,7 +76,8 @@ class Journal:
         return good[-1] if good else None
 
     def get(self, revision):
-        found = self.client.get(f"{self._collection}/{record_name(self.context, revision)}", ok_missing=True)
+        found = self.client.get(api_path("v1", "configmaps", self.namespace, record_name(self.context, revision)),
+                                ok_missing=True)
         if found is None:
             raise SlipwayError(f"context {self.context} has no release {revision} in the journal "
                                f"({self.namespace}); it may have been pruned from the history")
@@ -102,8 +104,6 @@ class Journal:
             try:
                 self.client.request("POST", self._collection, body=body)
                 return record
-            except SlipwayError as exc:
-                if exc.details.get("status") != 409:
-                    raise
+            except Conflict:
                 revision += 1
         raise SlipwayError(f"could not record release for context {self.context}: revision numbers kept clashing")

@@ -24,7 +24,8 @@ import copy
 import gzip
 import json
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import (
     canonical_json,
     is_secret,
@@ -158,16 +159,14 @@ class SnapshotWriter:
                                   "labels": {"app.kubernetes.io/managed-by": "slipway",
                                              SNAPSHOT_LABEL: self.context, REVISION_LABEL: str(revision)}}},
                     **fields)
-        collection = f"/api/v1/namespaces/{self.namespace}/{plural}"
         try:
-            self.client.request("POST", collection, body=body)
-        except SlipwayError as exc:
-            if exc.details.get("status") != 409:
-                raise
+            self.client.request("POST", api_path("v1", plural, self.namespace), body=body)
+        except Conflict:
             # left behind by a run killed before it recorded this revision: replace it
-            found = self.client.get(f"{collection}/{name}")
+            path = api_path("v1", plural, self.namespace, name)
+            found = self.client.get(path)
             body["metadata"]["resourceVersion"] = (found.get("metadata") or {}).get("resourceVersion")
-            self.client.request("PUT", f"{collection}/{name}", body=body)
+            self.client.request("PUT", path, body=body)
 
 
 def snapshot_writer(delivery):
@@ -201,7 +200,7 @@ class SnapshotReader:
         self._cache = {}
 
     def _get(self, plural, name):
-        return self.client.get(f"/api/v1/namespaces/{self.namespace}/{plural}/{name}", ok_missing=True)
+        return self.client.get(api_path("v1", plural, self.namespace, name), ok_missing=True)
 
     def revision_objects(self, revision):
         """``{system: {namespace, depends_on, images, git_sha, files, objects}}`` stored by one revision."""
