@@ -34,6 +34,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_
     DELIVER_SPEC,
     masked_values,
     prepared_systems,
+    resolved_on_failure,
     run_delivery,
 )
 
@@ -112,6 +113,8 @@ class ActionModule(ActionBase):
                 display.display(f"  slipway: network {network.mode}: enforce blocks {line}")
         for key in RENDER_ONLY:
             args.pop(key, None)
+        # the controller's environment says whether this is a CI job, also for a module run on another host
+        args["on_failure"] = resolved_on_failure(args.get("on_failure", "fail"), os.environ)
         started = time.monotonic()
         if self._connection.transport == "local":
             outcome = self.deliver_here(args)

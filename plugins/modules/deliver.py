@@ -157,10 +157,13 @@ options:
       - C(fail) leaves the context as the failed delivery left it (recorded with outcome C(failed)).
       - C(rollback) then rolls the delivered systems back to the previous good release with
         M(slipway.platform.rollback) (recorded as a release of its own) and fails with both stories in C(msg) and
-        RV(rollback). C(playbooks/deliver.yml) makes it the default when the variable C(CI) is set.
+        RV(rollback).
+      - C(auto) is C(rollback) when the run is a CI job (Jenkins, TeamCity, GitLab, GitHub Actions, or C(CI) set;
+        see C(docs/ci.md)) and C(fail) otherwise; the playbooks use it by default. The controller's environment
+        decides, also when the module runs on another host.
       - Failures before the first write (validation, dry-run, lock) never roll back; nothing was changed.
     type: str
-    choices: [fail, rollback]
+    choices: [fail, rollback, auto]
     default: fail
   retire:
     description:

@@ -12,6 +12,9 @@ so that the module can say what to install instead of failing with a traceback.
 
 from __future__ import annotations
 
+import os
+
+from ansible_collections.slipway.platform.plugins.module_utils._ci.detect import detect
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release.run_args import (
     RELEASE_RUN_SPEC,
@@ -33,7 +36,7 @@ DELIVER_SPEC = dict(
     force_conflicts=dict(type="bool", default=False),
     reclaim_managers=dict(type="list", elements="str", default=["kubectl", "k9s", "Mozilla", "OpenLens"]),
     progress_file=dict(type="path"),
-    on_failure=dict(type="str", choices=["fail", "rollback"], default="fail"),
+    on_failure=dict(type="str", choices=["fail", "rollback", "auto"], default="fail"),
     retire=dict(type="list", elements="str", default=[]),
     retire_absent=dict(type="bool", default=False),
     network_policy=dict(type="str", choices=["off", "audit", "enforce"], default="off"),
@@ -41,6 +44,13 @@ DELIVER_SPEC = dict(
 )
 
 MIN_MASKED_LENGTH = 4  # shorter values would mask unrelated text everywhere (Ansible's own no_log rule)
+
+
+def resolved_on_failure(on_failure, environ):
+    """``auto`` made ``rollback`` in a CI job (``environ`` is the controller's) and ``fail`` elsewhere."""
+    if on_failure != "auto":
+        return on_failure
+    return "rollback" if detect(environ) else "fail"
 
 
 def masked_values(rendered):
@@ -77,4 +87,5 @@ def run_delivery(params, rendered, check_mode, diff, progress):
                               reclaim_managers=tuple(params["reclaim_managers"]), retire=tuple(params["retire"]),
                               retire_absent=params["retire_absent"])
     with release_client(params) as client:
-        return deliver_or_roll_back(client, rendered, options, on_failure=params["on_failure"], progress=progress)
+        return deliver_or_roll_back(client, rendered, options, progress=progress,
+                                    on_failure=resolved_on_failure(params["on_failure"], os.environ))

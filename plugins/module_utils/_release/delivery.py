@@ -18,6 +18,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from ansible_collections.slipway.platform.plugins.module_utils._ci.detect import detect
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.apply import (
     DEFAULT_RECLAIM,
@@ -51,7 +52,6 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot
 
 KEY_SECRET = "slipway-digest-key"  # noqa: S105 - a Secret's name, not a password
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
-CI_VARIABLES = ("CI_JOB_URL", "GITHUB_RUN_ID", "BUILD_URL", "CI_JOB_ID", "SLIPWAY_CI_JOB")
 HEALTHY_RESULTS = ("ok", "changed", "carried")  # a system's recorded results that need no new health check
 
 
@@ -97,9 +97,16 @@ class SystemRun:
 
 
 def default_holder():
-    ci = next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)
+    job = detect(os.environ)
     who = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
-    return f"{who} ci {ci}" if ci else who
+    return f"{who} ci {job.label()}" if job else who
+
+
+def actor(holder):
+    """Who delivered, for the journal: the holder, user and host, and the CI job (its URL and build number)."""
+    job = detect(os.environ)
+    return {"holder": holder, "user": getpass.getuser(), "host": socket.gethostname(),
+            "ci_job": job.label() if job else None, "ci": job.as_dict() if job else None}
 
 
 def hmac_key(client, namespace, create):
@@ -476,10 +483,8 @@ class Delivery:
             if corrected:  # hand edits this delivery undid: what someone had changed outside the manifests
                 entry["drift_corrected"] = corrected
             systems[system.name] = entry
-        actor = {"holder": self.opts.holder, "user": getpass.getuser(), "host": socket.gethostname(),
-                 "ci_job": next((os.environ[v] for v in CI_VARIABLES if os.environ.get(v)), None)}
         record = {"context": self.opts.context, "outcome": outcome, "message": message,
-                  "started_at": _iso(self.started), "finished_at": _iso(time.time()), "actor": actor,
+                  "started_at": _iso(self.started), "finished_at": _iso(time.time()), "actor": actor(self.opts.holder),
                   "systems": systems, "summary": self.counts()}
         if gone:
             record["retired"] = sorted(gone)

@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._ci.outcome import LOCK_NOT_OBTAINED
 
 NAMESPACE = "slipway-system"
 RENEW_RETRY = 1.0  # seconds between renewals after one failed
@@ -162,7 +163,8 @@ class Lease:
                 if self.monotonic() - start >= timeout:
                     raise SlipwayError(f"context {self.context} is locked by {describe(lease)}; gave up after "
                                        f"{timeout:g}s", holder=(lease.get("spec") or {}).get("holderIdentity"),
-                                       hint="wait for that delivery to finish, or raise lock_timeout")
+                                       hint="wait for that delivery to finish, or raise lock_timeout",
+                                       cause=LOCK_NOT_OBTAINED)  # what pipelines read (docs/ci.md)
                 self.sleep(min(1.0, max(0.05, timeout - (self.monotonic() - start))))
             lease = self.peek()
 
