@@ -188,7 +188,7 @@ options:
     description:
       - What the systems' C(network) flows (in their C(slipway.yml)) become. Read by the action plugin.
       - C(off) delivers no NetworkPolicy (C(network) is still validated).
-      - C(audit) changes nothing in the cluster and lists, in the progress and RV(network_policy.would_block), the
+      - C(audit) changes nothing in the cluster and lists, in the progress and RV(network_policy) (C(would_block)), the
         flows C(enforce) would block.
       - C(enforce) adds to each delivered system a default-deny of ingress and egress for its namespace
         (C(slipway-default-deny-<system>)) and its ingress and egress policies (C(slipway-<system>-ingress),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fixtures.deliver.support import context_inventory, grant_namespace, unique
+from test_deliver_playbook import recap_changed
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +79,6 @@ def playbook(inventory, book, *args):
 def policies(kubectl, namespace):
     items = json.loads(kubectl("get", "networkpolicies", "-n", namespace, "-o", "json").stdout)["items"]
     return {i["metadata"]["name"]: i for i in items}
-
-
-def recap_changed(output):
-    line = next(line for line in output.splitlines() if line.startswith("localhost") and "changed=" in line)
-    return int(line.split("changed=")[1].split()[0])
 
 
 def test_network_policies_are_delivered_pruned_and_rolled_back_with_the_release(shop, kubectl):
@@ -202,3 +198,98 @@ def test_check_lists_running_pods_it_would_reject_then_the_policy_rejects_and_ad
     assert not ok and policy in message and "privileged containers are not allowed" in message, message
     ok, message = admitted(kubectl, pod(ns, f"{registry}/app{DIGEST}"))
     assert ok, message
+
+
+PROBE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ system.name }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ system.name }}}
+  template:
+    metadata:
+      labels: {app: {{ system.name }}}
+    spec:
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      nodeSelector: {slipway.io/node-kind: real}
+      tolerations: [{key: slipway.io/real-node, operator: Equal, value: "true", effect: NoSchedule}]
+      imagePullSecrets: [{name: slipway-registry}]
+      containers:
+        - name: probe
+          image: "{{ values.image }}"
+          command: ["sh", "-c", "{{ values.command }}"]
+          ports: [{name: http, containerPort: 8080}]
+"""
+SERVE = "mkdir -p /tmp/www && echo served > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"
+CALL = ("while true; do if wget -q -T 2 -O- http://{address}:8080/ >/dev/null; then echo CONNECTED; "
+        "else echo REFUSED; fi; sleep 1; done")
+
+
+def enforcer_running(stack_dir):
+    pidfile = stack_dir / "run" / "netpol.pid"
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def test_a_declared_flow_connects_and_an_undeclared_one_is_refused_between_real_pods(stack, stack_dir, kubectl,
+                                                                                      tmp_path, context, docker):
+    if not enforcer_running(stack_dir):
+        pytest.skip("no NetworkPolicy enforcer runs on the real node (hack/netpol/netpol.sh up): the policies exist "
+                    "but nothing enforces them, so this proves nothing yet")
+    import time  # noqa: PLC0415 - only this test polls
+
+    registry = stack["SLIPWAY_REGISTRY"]
+    password = (stack_dir / "secrets" / "registry-password").read_text().strip()
+    docker("login", "--username", "slipway", "--password-stdin", registry, input=password)
+    image = f"{registry}/slipway-test/netpol-busybox:1"
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "Dockerfile").write_text("FROM slipway/busybox:stable\nUSER 10001:10001\n")
+    docker("build", "-q", "-t", image, str(tmp_path / "image"))
+    docker("push", image)
+
+    namespace = grant_namespace(kubectl, unique("t-netpol"))
+    auths = {"auths": {registry: {"username": "slipway", "password": password}}}
+    kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "slipway-registry", "namespace": namespace},
+        "stringData": {".dockerconfigjson": json.dumps(auths)}}))
+    address = f"server.{namespace}.svc.cluster.local"
+    eco = tmp_path / "eco"
+    dns = {"to": "cidr:10.77.0.1/32", "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    for name, description in {"server": {"network": {"ingress": [{"from": "client", "ports": [8080]}]}},
+                              "client": {"depends_on": ["server"], "network": {"egress": [dns]}},
+                              "stranger": {"network": {"egress": [dns, {"to": "server", "ports": [8080]}]}}}.items():
+        write_system(eco, name, namespace, **description)
+        (eco / name / "deploy" / "app.yaml.j2").write_text(PROBE)
+    (eco / "server" / "deploy" / "service.yaml.j2").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: server}\n"
+        "spec: {selector: {app: server}, ports: [{port: 8080, targetPort: 8080}]}\n")
+    values = {name: {"image": image, "command": SERVE if name == "server" else CALL.format(address=address)}
+              for name in ("server", "client", "stranger")}
+    inventory = context_inventory(tmp_path / "inventory", stack_dir, **{
+        "slipway_context": context, "slipway_ecosystem_root": str(eco),
+        "slipway_systems": ["server", "client", "stranger"], "slipway_system_tags": dict.fromkeys(values, "v1"),
+        "slipway_system_values": values, "slipway_reports_dir": str(tmp_path / "reports"),
+        "slipway_deliver_wait_timeout": 120, "slipway_network_policy": "enforce"})
+    try:
+        playbook(inventory, "deliver.yml")
+
+        def last_word(name):
+            logs = kubectl("logs", f"deployment/{name}", "-n", namespace, "--tail=1", check=False).stdout.split()
+            return logs[-1] if logs else None
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (last_word("client"), last_word("stranger")) != ("CONNECTED",
+                                                                                                 "REFUSED"):
+            time.sleep(1)
+        assert last_word("client") == "CONNECTED"  # declared: server admits client, client depends on server
+        assert last_word("stranger") == "REFUSED"  # undeclared: stranger reaches out, server does not admit it
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -151,7 +151,7 @@ def _parse_peer(text, direction, where):
         if text == "dns" and direction == "ingress":
             return None, [f"{where}: 'from: dns' means nothing (the DNS does not call pods); remove it"]
         return Peer(text), []
-    prefix, _, rest = text.partition(":")
+    prefix, rest = text.split(":", 1) if ":" in text else (text, "")
     if rest and prefix == "namespace":
         if not DNS_LABEL.match(rest):
             return None, [f"{where}: namespace {rest!r} is not a namespace name"]
@@ -207,8 +207,9 @@ def _parse_rules(raw, direction, system):
                 problems.append(f"{where}: ports must be a non-empty list (leave it out for every port)")
             else:
                 parsed = [_parse_port(p, where) for p in item["ports"]]
-                problems.extend(p for _, found in parsed for p in found)
-                ports = tuple(port for port, _ in parsed if port is not None)
+                for _port, port_problems in parsed:
+                    problems.extend(port_problems)
+                ports = tuple(port for port, _problems in parsed if port is not None)
         if peer is not None:
             if peer.kind == "dns" and ports is None:
                 ports = ((53, "UDP"), (53, "TCP"))

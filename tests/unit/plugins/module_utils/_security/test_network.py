@@ -25,7 +25,7 @@ WORKER = {"namespace": "jobs", "depends_on": ["backend"]}
 PEERS = {"kube_api_cidrs": ["192.0.2.10/32"]}
 
 
-def plan_for(mode, descriptions, others=None, peers=PEERS):
+def plan_for(mode, descriptions, others=None, peers=None):
     everything = dict(descriptions, **(others or {}))
 
     def read(name):
@@ -33,7 +33,7 @@ def plan_for(mode, descriptions, others=None, peers=PEERS):
             raise SlipwayError(f"no system {name}")
         return everything[name]
 
-    return network_baseline(mode, peers, descriptions, read)
+    return network_baseline(mode, PEERS if peers is None else peers, descriptions, read)
 
 
 def by_name(policies):
@@ -66,7 +66,7 @@ def test_unknown_mode_names_the_choices():
     ({"egress": [{}]}, "'to' is required"),
 ])
 def test_invalid_declarations_say_how_to_fix(network, message):
-    _, problems = system_flows("backend", {"namespace": "shop", "network": network})
+    _flows, problems = system_flows("backend", {"namespace": "shop", "network": network})
     assert problems
     assert any(re.search(message, p) for p in problems), problems
 
@@ -143,8 +143,8 @@ def test_policies_do_not_depend_on_which_systems_are_delivered_together():
 
 def test_explicit_egress_ports_win_and_named_peers_translate():
     description = {"namespace": "jobs", "network": {"egress": [
-        {"to": "backend", "ports": [9000]}, {"to": "namespace:monitoring"}, {"to": "cidr:203.0.113.0/24",
-                                                                           "ports": [443]}, {"to": "kube-api"}]}}
+        {"to": "backend", "ports": [9000]}, {"to": "namespace:monitoring"},
+        {"to": "cidr:203.0.113.0/24", "ports": [443]}, {"to": "kube-api"}]}}
     plan = plan_for("enforce", {"worker": description}, others={"backend": BACKEND})
     rules = by_name(plan.policies["worker"])["slipway-worker-egress"]["spec"]["egress"]
     assert rules[0]["ports"] == [{"port": 9000, "protocol": "TCP"}]
