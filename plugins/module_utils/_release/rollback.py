@@ -6,7 +6,7 @@ A rollback is a delivery whose rendered systems are the objects stored with the 
 the same lock, validation and server-side dry-run, ordered apply, prune, fail-fast wait and journal record as a
 delivery (``delivery.py``), so check mode predicts it exactly and a killed rollback is finished by the next run.
 Systems the target release did not have are emptied (their objects pruned) and leave the release; a routed canary
-among them (``canary.py``) first gets its HTTPRoute's rules put back, as an ``abort`` would.
+among them (``canary.py``) first gets its HTTPRoute's rules put back (``routing.py``), as an ``abort`` would.
 A system restored from a release that recorded health gates is checked with those gates, as its delivery was.
 
 Which release:
@@ -24,13 +24,14 @@ import functools
 from dataclasses import replace
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._release.canary import RoutedRun, restore_steps
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import deliver
+from ansible_collections.slipway.platform.plugins.module_utils._release.engine import Delivery
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
     SUCCEEDED,
     Journal,
     release_content,
 )
+from ansible_collections.slipway.platform.plugins.module_utils._release.routing import RouteWrites, restore_steps
 from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import (
     SnapshotReader,
     available,
@@ -110,7 +111,7 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
     routes = restore_steps(client, options, current, dropped)  # a canary that goes takes its route split along
     if routes:
         story["routes_restored"] = sorted(f"{step.route['namespace']}/{step.route['name']}" for step in routes.values())
-    runner = functools.partial(RoutedRun, action=story, drop=dropped, routes=routes)
+    runner = functools.partial(Delivery, action=story, drop=dropped, companions=[RouteWrites(routes)])
     try:
         exact = replace(options, prune=True, retire=(), retire_absent=False)  # the target release, nothing more
         result = deliver(client, raw, exact, progress=progress, runner=runner, lease=lease)

@@ -170,7 +170,7 @@ class SnapshotWriter:
 
 
 def snapshot_writer(delivery):
-    """The ``attach`` callable for the journal write of ``delivery`` (a ``_release.delivery.Delivery``)."""
+    """The ``attach`` callable for the journal write of ``delivery`` (a ``_release.engine.Delivery``)."""
     return SnapshotWriter(delivery.client, delivery.opts.context, delivery.opts.journal_namespace,
                           system_entries(delivery), delivery.last)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._release import canary as c
+from ansible_collections.slipway.platform.plugins.module_utils._release import canary_plan as c
 
 OLD, NEW = "r/web:1", "r/web:2"
 

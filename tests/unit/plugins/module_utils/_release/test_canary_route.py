@@ -7,8 +7,9 @@ import json
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.discovery import Resource
-from ansible_collections.slipway.platform.plugins.module_utils._release import canary as c
+from ansible_collections.slipway.platform.plugins.module_utils._release import canary_plan as c
 from ansible_collections.slipway.platform.plugins.module_utils._release import canary_route as rt
+from ansible_collections.slipway.platform.plugins.module_utils._release import routing
 from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options
 from fake_kube import FakeClient
 
@@ -250,7 +251,7 @@ class EditedOnce(FakeClient):
 def test_a_context_without_the_gateway_api_is_told_what_to_install():
     client = FakeClient()
     with pytest.raises(SlipwayError, match="does not serve gateway.networking.k8s.io/v1 HTTPRoute") as failure:
-        c.route_resource(client, Options(context="local"))
+        routing.route_resource(client, Options(context="local"))
     assert "install the Gateway API standard CRDs" in failure.value.details["hint"]
     assert client.writes == 0
 
@@ -258,7 +259,7 @@ def test_a_context_without_the_gateway_api_is_told_what_to_install():
 def test_the_route_write_reads_a_concurrent_edit_again_instead_of_overwriting_it():
     client = EditedOnce()
     client._save(PATH, route(rule(ref("web"))))
-    step = c.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
+    step = routing.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
                        desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
     assert step.assess().changed and client.writes == 0
     assert step.write() is True
@@ -276,7 +277,7 @@ def test_the_restore_hands_the_fields_back_and_a_missing_saved_state_is_refused(
     client._save(PATH, started)
     patches = []
     client.patch = lambda path, body, query: patches.append(body) or {}
-    step = c.RouteStep(client, Options(context="local"), RESOURCE, ROUTE, desired=lambda live: rt.restored_route(
+    step = routing.RouteStep(client, Options(context="local"), RESOURCE, ROUTE, desired=lambda live: rt.restored_route(
         live, "web"), restore=True, canary_services={"web-canary"})
     assert step.write() is True
     assert client.store[PATH]["spec"]["rules"] == [rule(ref("web"))]
@@ -301,7 +302,7 @@ def test_a_refused_dry_run_names_the_route_and_writes_nothing():
 
     client = Forbidden()
     client._save(PATH, route(rule(ref("web"))))
-    step = c.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
+    step = routing.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
                        desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
     with pytest.raises(SlipwayError, match=r"HTTPRoute shop/shop: the API server refused the canary's change to it "
                                            r"in a server-side dry-run; nothing was written: .*forbidden") as refused:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release import rollback as rb
-from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Options, ReleaseRun, SystemRun
+from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import Delivery, Options, SystemRun
 from fake_kube import FakeClient
 
 SNAP = {"format": 1, "stored": {}, "parts": 0, "objects": 0, "secrets": 0}
@@ -84,8 +84,8 @@ def test_systems_added_after_the_target_are_emptied_and_dropped():
 
 def test_the_record_tells_the_story_and_drops_removed_systems():
     emptied = {"name": "newcomer", "namespace": "shop", "documents": []}
-    run = ReleaseRun(FakeClient(), [emptied], Options(context="local"),
-                     action={"kind": "rollback", "to": 1, "summary": "rollback to 1: why"}, drop=["newcomer"])
+    run = Delivery(FakeClient(), [emptied], Options(context="local"),
+                   action={"kind": "rollback", "to": 1, "summary": "rollback to 1: why"}, drop=["newcomer"])
     run.validate_locally()
     run.runs = {"newcomer": SystemRun(system=run.systems[0], result="retired")}
     run.last = rec(2, app="b", newcomer="n")
