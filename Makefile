@@ -6,10 +6,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.stack/bin:$(PATH)
 STACK_ENV = set -a; source .stack/env; set +a
 
-.PHONY: setup up down status deps-images demo deliver test lint sanity unit integration bench requirements clean
+.PHONY: setup client up down status deps-images demo deliver test lint sanity unit integration bench requirements clean
 
 setup:                      ## host packages, pinned venv, collection link
 	hack/setup.sh
+
+client:                     ## client-only install into .slipway/ (no root, Docker or Go): what a CI agent needs
+	hack/client-install.sh .slipway
 
 up: setup                   ## start (or confirm) the local stack, with its real node
 	$(PY) hack/stack.py up --skip-packages --real-node

@@ -27,6 +27,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._ci.outcome impor
 
 NAMESPACE = "slipway-system"
 RENEW_RETRY = 1.0  # seconds between renewals after one failed
+HELD_BY_ANOTHER = "held_by_another"  # the ``cause`` of a release refused: another job holds the context now
 HOLD_ANNOTATION = "slipway.io/hold"  # on a Lease held by a job across steps (``hold``), not by one run
 
 
@@ -278,7 +279,8 @@ def release_hold(client, context, holder, namespace=NAMESPACE, check_mode=False,
     was = current["spec"].get("holderIdentity")
     if was != holder:
         raise SlipwayError(f"context {context} is held by {describe(current)}, not by {holder}; nothing was changed",
-                           holder=was, hint="release it with the holder that took it, or let it expire")
+                           holder=was, hint="release it with the holder that took it, or let it expire",
+                           cause=HELD_BY_ANOTHER)
     if not check_mode:
         spec = dict(current["spec"], holderIdentity=None, renewTime=micro_time(lease.clock()))
         client.request("PUT", lease.path, body=dict(current, metadata=without_hold(current["metadata"]), spec=spec))
