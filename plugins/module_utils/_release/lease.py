@@ -22,7 +22,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
 from ansible_collections.slipway.platform.plugins.module_utils._ci.outcome import LOCK_NOT_OBTAINED
 
 NAMESPACE = "slipway-system"
@@ -69,8 +70,8 @@ class Lease:
         self.duration = int(duration)
         self.namespace = namespace
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
-        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{lease_name(context)}"
-        self.collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self.collection = api_path("coordination.k8s.io/v1", "leases", namespace)
+        self.path = api_path("coordination.k8s.io/v1", "leases", namespace, lease_name(context))
         self.held = False
         self.lost = None
         self.waited = 0.0
@@ -120,10 +121,8 @@ class Lease:
             body = dict(body, metadata=metadata)
         try:
             self._current = self.client.request(method, path, body=body)
-        except SlipwayError as exc:
-            if exc.details.get("status") == 409:  # someone else created or updated it first
-                return False
-            raise
+        except Conflict:  # someone else created or updated it first
+            return False
         if previous and previous != self.holder:
             self.took_over = previous
         self.outer_duration = outer_duration
@@ -206,9 +205,7 @@ class Lease:
                 return
             try:
                 self._current = self._put_renewed(self._current)
-            except SlipwayError as exc:
-                if exc.details.get("status") != 409:
-                    raise  # the API did not answer: the caller retries
+            except Conflict:  # any other failure (the API did not answer) goes to the caller, which retries
                 # A conflict: someone else wrote the Lease, or our own last renewal was applied and its answer
                 # lost. In the second case the Lease is still ours: carry on from what the server has.
                 found = self.peek()
