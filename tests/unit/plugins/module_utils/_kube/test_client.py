@@ -9,8 +9,19 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
+from ansible_collections.slipway.platform.plugins.module_utils._errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    SlipwayError,
+    Unreachable,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import (
+    KubeClient,
+    api_error,
+    api_path,
+    service_proxy_path,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._kube.config import Connection
 from ansible_collections.slipway.platform.plugins.module_utils._kube.exec_credential import ExecPlugin
 
@@ -197,6 +208,27 @@ def test_an_api_server_that_does_not_answer_in_time_is_named(server, method, wri
 def test_connection_refused_is_named():
     with pytest.raises(SlipwayError, match="cannot reach the Kubernetes API at http://127.0.0.1:1: connection refused"):
         KubeClient(Connection(server="http://127.0.0.1:1", request_timeout=2)).get("/version")
+
+
+def test_the_answers_callers_handle_are_errors_of_their_own_type_with_the_same_details():
+    body = json.dumps({"kind": "Status", "reason": "AlreadyExists", "message": "taken"}).encode()
+    for status, kind in ((403, Forbidden), (404, NotFound), (409, Conflict), (422, SlipwayError)):
+        error = api_error("POST", "/api/v1/namespaces/x/configmaps", status, body)
+        assert type(error) is kind
+        assert (error.details["status"], error.details["reason"]) == (status, "AlreadyExists")
+        assert error.msg == f"POST /api/v1/namespaces/x/configmaps: {status} AlreadyExists: taken"
+    with pytest.raises(Unreachable):
+        KubeClient(Connection(server="http://127.0.0.1:1", request_timeout=2)).get("/version")
+
+
+def test_paths_of_built_in_kinds_and_of_the_service_proxy():
+    assert api_path("coordination.k8s.io/v1", "leases", "slipway-system", "slipway-lock-local") == \
+        "/apis/coordination.k8s.io/v1/namespaces/slipway-system/leases/slipway-lock-local"
+    assert api_path("v1", "configmaps", "slipway-system") == "/api/v1/namespaces/slipway-system/configmaps"
+    assert api_path("rbac.authorization.k8s.io/v1", "clusterroles", None, "system:x") == \
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Ax"  # a name is quoted, as object_path does
+    assert service_proxy_path("edge", "api", "https-admin", "/ready?full=1", https=True) == \
+        "/api/v1/namespaces/edge/services/https:api:https-admin/proxy/ready?full=1"
 
 
 def test_a_raw_get_returns_any_status_and_refreshes_an_expired_token(server):
