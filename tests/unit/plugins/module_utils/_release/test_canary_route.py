@@ -260,7 +260,7 @@ def test_the_route_write_reads_a_concurrent_edit_again_instead_of_overwriting_it
     client = EditedOnce()
     client._save(PATH, route(rule(ref("web"))))
     step = routing.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
-                       desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
+                             desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
     assert step.assess().changed and client.writes == 0
     assert step.write() is True
     written = client.store[PATH]
@@ -303,7 +303,7 @@ def test_a_refused_dry_run_names_the_route_and_writes_nothing():
     client = Forbidden()
     client._save(PATH, route(rule(ref("web"))))
     step = routing.RouteStep(client, Options(context="local"), RESOURCE, ROUTE,
-                       desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
+                             desired=lambda live: rt.started_route(live, "web", CANARIES, 10, None, ROUTE))
     with pytest.raises(SlipwayError, match=r"HTTPRoute shop/shop: the API server refused the canary's change to it "
                                            r"in a server-side dry-run; nothing was written: .*forbidden") as refused:
         step.assess().predict()
