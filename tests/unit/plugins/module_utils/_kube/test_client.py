@@ -214,7 +214,7 @@ def test_the_answers_callers_handle_are_errors_of_their_own_type_with_the_same_d
     body = json.dumps({"kind": "Status", "reason": "AlreadyExists", "message": "taken"}).encode()
     for status, kind in ((403, Forbidden), (404, NotFound), (409, Conflict), (422, SlipwayError)):
         error = api_error("POST", "/api/v1/namespaces/x/configmaps", status, body)
-        assert type(error) is kind
+        assert error.__class__ is kind  # exactly: a 422 is no Conflict
         assert (error.details["status"], error.details["reason"]) == (status, "AlreadyExists")
         assert error.msg == f"POST /api/v1/namespaces/x/configmaps: {status} AlreadyExists: taken"
     with pytest.raises(Unreachable):
