@@ -24,10 +24,10 @@ project {
         text("ecosystem.url", "", label = "Ecosystem repository",
              description = "Git URL of the systems to build and deliver", allowEmpty = false)
         // the vault password comes from TeamCity's credential store (a secure token), never from a file on disk:
-        // bin/slipway-vault-password prints it for --vault-password-file
+        // hack/vault-password.sh prints it for --vault-password-file
         password("env.SLIPWAY_VAULT_PASSWORD", "credentialsJSON:00000000-0000-0000-0000-000000000000",
                  label = "Ansible Vault password", display = ParameterDisplay.HIDDEN)
-        param("env.VAULT_PASSWORD_FILE", "bin/slipway-vault-password")
+        param("env.VAULT_PASSWORD_FILE", "hack/vault-password.sh")
         param("env.SLIPWAY_ECOSYSTEM_ROOT", "%teamcity.build.checkoutDir%/ecosystem")
         // what the journal records as the job (TeamCity exports no build URL of its own) and the holder's name
         param("env.SLIPWAY_CI_JOB_URL", "%teamcity.serverUrl%/viewLog.html?buildId=%teamcity.build.id%")

@@ -149,6 +149,7 @@ import uuid  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._image import report, testing  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._reports import write_atomic  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._image.args import (  # noqa: E402
     REGISTRY_CONNECTION_SPEC,
     SYSTEMS_SPEC,
@@ -207,9 +208,9 @@ def run(params, check_mode):
     finally:
         cleanup.close()
     if params.get("junit_path"):
-        report.write_atomic(params["junit_path"], report.junit_xml(results))
+        write_atomic(params["junit_path"], report.junit_xml(results))
     if params.get("json_path"):
-        report.write_atomic(params["json_path"], report.json_report(results, params.get("context")))
+        write_atomic(params["json_path"], report.json_report(results, params.get("context")))
     passed = all(r["verdict"] == testing.PASSED for r in results)
     outcome = {"changed": False, "passed": passed, "images": results, "leftover_containers_removed": leftovers}
     if not passed:

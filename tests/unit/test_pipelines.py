@@ -77,3 +77,19 @@ def test_a_jenkinsfile_that_does_not_parse_is_caught(tmp_path):
     broken.write_text("pipeline {\n  stages { stage('x') { steps { sh 'true' }\n}\n")
     with pytest.raises(AssertionError, match="does not parse"):
         sh_steps(broken)
+
+
+def test_the_vault_password_script_hands_the_ci_secret_to_ansible_vault(tmp_path):
+    script, vault = ROOT / "hack" / "vault-password.sh", ROOT / ".venv" / "bin" / "ansible-vault"
+    env = dict(os.environ, SLIPWAY_VAULT_PASSWORD="s3cret from the CI store")
+    secret = tmp_path / "secret.yml"
+    secret.write_text("token: abc\n")
+    subprocess.run([str(vault), "encrypt", "--vault-password-file", str(script), str(secret)], env=env, check=True,
+                   capture_output=True, timeout=60)
+    assert secret.read_text().startswith("$ANSIBLE_VAULT;")
+    shown = subprocess.run([str(vault), "view", "--vault-password-file", str(script), str(secret)], env=env,
+                           check=True, capture_output=True, text=True, timeout=60)
+    assert shown.stdout == "token: abc\n"
+    unset = subprocess.run([str(script)], env={k: v for k, v in env.items() if k != "SLIPWAY_VAULT_PASSWORD"},
+                           capture_output=True, text=True, check=False)
+    assert unset.returncode == 1 and "SLIPWAY_VAULT_PASSWORD is not set" in unset.stderr

@@ -108,11 +108,15 @@ def build_suite(context, result, running):
             "cases": cases or [_whole_step_case("build", result, True, running)]}
 
 
-def junit_suites(playbook, context, results, marks, running_step=None):
+def junit_suites(playbook, context, results, marks, running_step=None, failure=None):
     """The suites of one playbook's JUnit file (none for the test playbook when its image tests wrote theirs).
 
-    ``results`` holds the failure as the result of ``running_step`` when that step registered none."""
+    ``results`` holds the failure as the result of ``running_step`` when that step registered none; a ``failure``
+    before any step (the job's hold not obtained) is a case of its own."""
     suites = []
+    if failure is not None and running_step is None:
+        suites.append({"name": f"{playbook} {context}", "seconds": 0.0, "properties": {"context": context},
+                       "cases": [_whole_step_case(playbook, failure, True, True)]})
     if playbook == "integrate":
         cases = [_whole_step_case(step, results.get(step), step in (marks or {}), step == running_step)
                  for step in STEPS if step != "rollback" or step in results]
@@ -202,7 +206,7 @@ def reports(reports_dir, playbook, context, results, marks, started, failure=Non
     running = failed_step(marks) if failure is not None else None
     if running and running not in results:
         results[running] = failure  # the step failed before registering a result of its own
-    suites = junit_suites(playbook, context, results, marks, running)
+    suites = junit_suites(playbook, context, results, marks, running, failure)
     files = {"result": os.path.join(reports_dir, f"result-{context}.json")}
     if suites:
         files["junit"] = os.path.join(reports_dir, f"junit-{playbook}-{context}.xml")

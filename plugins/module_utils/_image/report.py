@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.slipway.platform.plugins.module_utils._reports import (  # noqa: F401 - write_atomic: callers
-    ERROR,
-    FAILURE,
-    PASSED,
-    junit_xml as junit_document,
-    write_atomic,
-)
+from ansible_collections.slipway.platform.plugins.module_utils._reports import ERROR, FAILURE, PASSED
+from ansible_collections.slipway.platform.plugins.module_utils._reports import junit_xml as junit_document
 
 # an image test's status -> the JUnit element it becomes
 _JUNIT_STATUS = {"passed": PASSED, "failed": FAILURE, "missing": FAILURE, "error": ERROR, "timeout": ERROR}

@@ -106,3 +106,13 @@ def test_a_check_run_is_marked_and_system_names_any_characters_survive(tmp_path)
     assert document["check_mode"] is True and document["rolled_back_to"] == 2 and document["outcome"] == "succeeded"
     (case,) = cases(junit(texts, str(tmp_path / "junit-rollback-local.xml"))).values()
     assert case.get("name") == "we'ird|[name]<&>"
+
+
+def test_a_hold_not_obtained_before_any_step_is_an_error_case_of_its_own(tmp_path):
+    failure = {"failed": True, "cause": "lock_not_obtained", "msg": "context staging is locked by integration 7"}
+    document, texts = result.reports(str(tmp_path), "integrate", "staging", {}, {}, STARTED, failure=failure,
+                                     finished=STARTED + 2)
+    assert (document["outcome"], document["exit_code"], document["failed_step"]) == ("lock_not_obtained", 14, None)
+    found = cases(junit(texts, str(tmp_path / "junit-integrate-staging.xml")))
+    assert found[("integrate", "integrate")].find("error").get("message") == failure["msg"]
+    assert found[("rebase", "rebase")].find("skipped") is not None

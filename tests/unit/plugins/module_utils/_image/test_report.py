@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from ansible_collections.slipway.platform.plugins.module_utils._image import report
+from ansible_collections.slipway.platform.plugins.module_utils._reports import write_atomic
 
 RESULTS = [
     {"system": "api", "image": "api", "reference": "r@sha256:1", "verdict": "failed", "seconds": 3.0, "tests": [
@@ -39,7 +40,7 @@ def test_junit_counts_and_elements():
 
 def test_json_report_and_atomic_write(tmp_path):
     path = tmp_path / "sub" / "tests.json"
-    report.write_atomic(str(path), report.json_report(RESULTS, "local"))
+    write_atomic(str(path), report.json_report(RESULTS, "local"))
     data = json.loads(path.read_text())
     assert data["context"] == "local" and data["passed"] is False and len(data["images"]) == 2
     assert oct(path.stat().st_mode & 0o777) == "0o644"
