@@ -39,7 +39,8 @@ test: up lint sanity unit integration   ## everything CI runs
 
 lint: setup                 ## ruff + ansible-lint (production profile)
 	ruff check .
-	ansible-lint --offline --profile production
+	@# its own ANSIBLE_HOME: a copy of the collection some tool left in ~/.ansible/collections would shadow this one
+	ANSIBLE_HOME=$(CURDIR)/.stack/ansible-lint-home ansible-lint --offline --profile production
 
 sanity: setup               ## ansible-test sanity on a copy at ansible_collections/slipway/platform
 	hack/sanity.sh

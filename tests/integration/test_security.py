@@ -140,7 +140,8 @@ CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop"
 
 def pod(namespace, image, privileged=False):
     # a privileged container may escalate by definition: the API server refuses the pair as invalid
-    security = dict(CONTAINER_SECURITY, **({"privileged": True, "allowPrivilegeEscalation": True} if privileged else {}))
+    escalating = {"privileged": True, "allowPrivilegeEscalation": True}
+    security = dict(CONTAINER_SECURITY, **(escalating if privileged else {}))
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": unique("p"), "namespace": namespace},
             "spec": {"securityContext": RESTRICTED, "nodeSelector": {"slipway.io/node-kind": "simulated"},
                      "containers": [{"name": "app", "image": image, "securityContext": security}]}}
