@@ -21,7 +21,7 @@ import sys
 
 from stacklib.base_images import ensure_busybox_image, ensure_debian_image
 from stacklib.bootstrap import ensure_bootstrap
-from stacklib.config import BIN, GATEWAY_API_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, RUN, SECRETS, STATE
+from stacklib.config import BIN, GATEWAY_API_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, ROOT, RUN, SECRETS, STATE
 from stacklib.control_plane import (
     ensure_apiserver,
     ensure_controller_manager,
@@ -68,7 +68,8 @@ def environment() -> dict:
 
 def write_env_file() -> None:
     lines = [f"export {key}={json.dumps(value)}" for key, value in environment().items() if key != "PATH"]
-    lines.append(f'export PATH="{BIN}:$PATH"')
+    # the stack's binaries (kubectl) and the pinned tools (ansible-playbook, molecule) the docs' commands call
+    lines.append(f'export PATH="{BIN}:{ROOT / ".venv" / "bin"}:$PATH"')
     (STATE / "env").write_text("\n".join(lines) + "\n")
 
 
