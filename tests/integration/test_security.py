@@ -240,8 +240,8 @@ def enforcer_running(stack_dir):
     return True
 
 
-def test_a_declared_flow_connects_and_an_undeclared_one_is_refused_between_real_pods(stack, stack_dir, kubectl,
-                                                                                      tmp_path, context, docker):
+def test_a_declared_flow_connects_and_an_undeclared_one_is_refused_between_real_pods(
+        stack, stack_dir, kubectl, tmp_path, context, docker):
     if not enforcer_running(stack_dir):
         pytest.skip("no NetworkPolicy enforcer runs on the real node (hack/netpol/netpol.sh up): the policies exist "
                     "but nothing enforces them, so this proves nothing yet")
@@ -288,8 +288,8 @@ def test_a_declared_flow_connects_and_an_undeclared_one_is_refused_between_real_
             return logs[-1] if logs else None
 
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (last_word("client"), last_word("stranger")) != ("CONNECTED",
-                                                                                                 "REFUSED"):
+        wanted = ("CONNECTED", "REFUSED")
+        while time.monotonic() < deadline and (last_word("client"), last_word("stranger")) != wanted:
             time.sleep(1)
         assert last_word("client") == "CONNECTED"  # declared: server admits client, client depends on server
         assert last_word("stranger") == "REFUSED"  # undeclared: stranger reaches out, server does not admit it
