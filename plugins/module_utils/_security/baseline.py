@@ -9,8 +9,7 @@ running pods the policy would reject, since admission judges only what is create
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import subset_mismatches
 from ansible_collections.slipway.platform.plugins.module_utils._security.admission import (
     FIELD_MANAGER,
@@ -21,10 +20,11 @@ from ansible_collections.slipway.platform.plugins.module_utils._security.admissi
     rejections,
 )
 
-ADMISSION_API = "/apis/admissionregistration.k8s.io/v1"
-PATHS = {"ValidatingAdmissionPolicy": f"{ADMISSION_API}/validatingadmissionpolicies",
-         "ValidatingAdmissionPolicyBinding": f"{ADMISSION_API}/validatingadmissionpolicybindings",
-         "Namespace": "/api/v1/namespaces"}
+ADMISSION_API = "admissionregistration.k8s.io/v1"
+# kind -> (group/version, plural): the built-in kinds the baseline writes, addressed without discovery
+RESOURCES = {"ValidatingAdmissionPolicy": (ADMISSION_API, "validatingadmissionpolicies"),
+             "ValidatingAdmissionPolicyBinding": (ADMISSION_API, "validatingadmissionpolicybindings"),
+             "Namespace": ("v1", "namespaces")}
 
 
 def desired_objects(context, registry, descriptions):
@@ -37,7 +37,7 @@ def desired_objects(context, registry, descriptions):
 
 
 def _path(obj):
-    return f"{PATHS[obj['kind']]}/{quote(obj['metadata']['name'], safe='')}"
+    return api_path(*RESOURCES[obj["kind"]], name=obj["metadata"]["name"])
 
 
 def would_reject(client, context, registry, namespaces):
@@ -45,7 +45,7 @@ def would_reject(client, context, registry, namespaces):
     name = policy_name(context)
     found = []
     for namespace in sorted(namespaces):
-        pods = client.get(f"/api/v1/namespaces/{quote(namespace, safe='')}/pods", ok_missing=True) or {}
+        pods = client.get(api_path("v1", "pods", namespace), ok_missing=True) or {}
         for pod in pods.get("items") or []:
             pod.setdefault("kind", "Pod")
             reasons = rejections(pod, registry, name)
