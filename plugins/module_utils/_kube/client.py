@@ -190,7 +190,7 @@ class KubeClient:
                 waited = ""
                 if self._may_wait(method, content_type, exc=exc):
                     outage = outage or self._monotonic()
-                    if self._outlast(outage, path):
+                    if self._outlast(outage):
                         continue
                     waited = f" (waited {self.outage_grace:g}s for it to come back)"
                 if isinstance(exc, ReadTimeoutError):
@@ -204,7 +204,7 @@ class KubeClient:
                 # since it may have become ready since it answered (a second refusal is final)
                 refused_once = True
                 outage = outage or self._monotonic()
-                if self._ready(path) or self._outlast(outage, path):
+                if self._ready() or self._outlast(outage):
                     continue
             break
         if ok_missing and response.status == 404:
@@ -274,27 +274,25 @@ class KubeClient:
         """Whether a failure may be a server coming back (it answered before) and the request may go again."""
         if not self.outage_grace or not self.answered:
             return False
-        if exc is not None and isinstance(exc, NOT_SENT):
+        if isinstance(exc, NOT_SENT):
             return True
         return resendable(method, content_type, status)
 
-    def _ready(self, path):
+    def _ready(self):
         """The server's own word on whether it is ready (``/readyz``); unreachable is not ready."""
-        if path.startswith("/readyz"):
-            return True
         try:
             status, _body = self.raw_get("/readyz", timeout=min(5.0, self.conn.request_timeout))
         except SlipwayError:
             return False
         return status == 200
 
-    def _outlast(self, since, path):
+    def _outlast(self, since):
         """Wait until the API server says it is ready, within ``outage_grace`` of ``since``; whether it did."""
         with self._lock:
             self.outages += 1
         while self._monotonic() - since < self.outage_grace:
             self._sleep(READYZ_POLL)  # also spaces out the tries when the server says ready yet fails the request
-            if self._ready(path):
+            if self._ready():
                 return True
         return False
 
