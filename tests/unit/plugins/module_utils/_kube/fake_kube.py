@@ -1,11 +1,28 @@
-"""A tiny in-memory stand-in for KubeClient: objects by path, resourceVersion checks, scripted PATCH answers."""
+"""Stand-ins for the Kube API: FakeClient, a tiny in-memory KubeClient (objects by path, resourceVersion checks,
+scripted PATCH answers), and JsonAnswers, the base of the throw-away HTTP servers the real client is tested against."""
 
 from __future__ import annotations
 
 import copy
 import json
+from http.server import BaseHTTPRequestHandler
 
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_error
+
+
+class JsonAnswers(BaseHTTPRequestHandler):
+    """A quiet request handler that answers JSON, as the API server does."""
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class FakeClient:

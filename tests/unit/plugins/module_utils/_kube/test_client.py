@@ -24,25 +24,15 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.client impo
 )
 from ansible_collections.slipway.platform.plugins.module_utils._kube.config import Connection
 from ansible_collections.slipway.platform.plugins.module_utils._kube.exec_credential import ExecPlugin
+from fake_kube import JsonAnswers
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonAnswers):
     token_file = None
     rotate_to = "fresh"  # what the token agent writes into the token file when the server rejects a token (or an
     # iterator of tokens: a new one at each rejection)
     accepted = "fresh"
     seen = []
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def rejected(self):
         """Answer 401 (after the agent rotated the file, when it does) unless the request carries the good token."""

@@ -6,34 +6,23 @@ starting kube-apiserver does (``/readyz`` 500, 403 before its RBAC caches are lo
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import APPLY_PATCH, KubeClient, resendable
 from ansible_collections.slipway.platform.plugins.module_utils._kube.config import Connection
+from fake_kube import JsonAnswers
 
 
-class Starting(BaseHTTPRequestHandler):
+class Starting(JsonAnswers):
     """Answers like an API server: ``refusals`` 403s first, ``/readyz`` 500 while ``not_ready`` > 0."""
 
     refusals = 0
     not_ready = 0
     seen = []
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def answer(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
