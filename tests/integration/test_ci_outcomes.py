@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
-from fixtures.deliver.support import ROOT, context_inventory, grant_namespace, unique
-from test_deliver_real_node import PULL_SECRET, pull_secret, real_node, registry_login  # noqa: F401 # pylint: disable=unused-import
+from fixtures.deliver.support import ROOT, context_inventory, grant_namespace, registry_pull_secret, unique
+from test_deliver_real_node import real_node, registry  # noqa: F401 # pylint: disable=unused-import
 from test_integrate_playbook import GIT_ENV, commit, git, job, lease_holder  # noqa: F401 # pylint: disable=unused-import
 
 CRASHLOOP = ROOT / "tests" / "integration" / "fixtures" / "broken" / "crashloop"
@@ -125,11 +125,11 @@ def test_a_held_context_ends_as_lock_not_obtained_and_release_hold_frees_only_it
 
 
 @pytest.fixture
-def crashing(stack_dir, kubectl, registry_login, real_node, tmp_path):  # noqa: F811 - fixtures imported above
+def crashing(stack_dir, kubectl, registry, real_node, tmp_path):  # noqa: F811 - fixtures imported above
     """An ecosystem of two systems: alpha (a ConfigMap) and the crashloop fixture, on the real node, in a namespace
     of their own with the registry's pull secret; and a context's inventory that builds and delivers them."""
     namespace = grant_namespace(kubectl, unique("t-ci"))
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret(PULL_SECRET, namespace, registry_login)))
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, namespace)))
     context = unique("t")
     eco = tmp_path / "eco"
     (eco / "alpha" / "deploy").mkdir(parents=True)
@@ -143,9 +143,10 @@ def crashing(stack_dir, kubectl, registry_login, real_node, tmp_path):  # noqa: 
     deployment = eco / "crashloop" / "deploy" / "deployment.yaml.j2"
     # without a readiness probe a container is available the moment it starts; minReadySeconds has it watched
     deployment.write_text(deployment.read_text().replace("  replicas: 1\n", "  replicas: 1\n  minReadySeconds: 10\n"))
+    password = (stack_dir / "secrets" / "registry-password").read_text().strip()
     inventory = context_inventory(tmp_path / "inventory", stack_dir, **{
         "slipway_context": context, "slipway_ecosystem_root": str(eco), "slipway_systems": ["alpha"],
-        "slipway_registry_username": "slipway", "slipway_registry_password": registry_login["password"],
+        "slipway_registry_username": "slipway", "slipway_registry_password": password,
         "slipway_docker_host": (stack_dir / "docker" / "host").read_text().strip(),
         "slipway_deliver_wait_timeout": 240})
     yield {"namespace": namespace, "context": context, "inventory": inventory}

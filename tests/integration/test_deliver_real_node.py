@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fixtures.deliver.support import Journal, SlipwayError, client_for, run, system
+from fixtures.deliver.support import Journal, SlipwayError, client_for, registry_pull_secret, run, system
 from test_real_node import _wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,33 +37,27 @@ def real_node(stack):
 
 
 @pytest.fixture(scope="module")
-def registry_login(stack, docker, stack_dir):
+def registry(stack, docker, stack_dir):
+    """The stack's registry, with the docker CLI logged in to push to it."""
     password = (stack_dir / "secrets" / "registry-password").read_text().strip()
     docker("login", "--username", "slipway", "--password-stdin", stack["SLIPWAY_REGISTRY"], input=password)
-    return {"registry": stack["SLIPWAY_REGISTRY"], "password": password}
+    return stack["SLIPWAY_REGISTRY"]
 
 
 @pytest.fixture(scope="module")
-def build(docker, registry_login, tmp_path_factory):
+def build(docker, registry, tmp_path_factory):
     """Build a busybox image running ``command``, unique to this call (never pulled by the node before), push it;
     return its reference by digest, as the engine delivers images."""
     def build_and_push(command, repository="pull"):
         context = tmp_path_factory.mktemp("image")
         (context / "Dockerfile").write_text(f"FROM slipway/busybox:stable\nLABEL unique={uuid.uuid4().hex}\n"
                                             f"USER 10001:10001\nCMD {json.dumps(command)}\n")
-        tag = f"{registry_login['registry']}/slipway-test/{repository}:{uuid.uuid4().hex[:12]}"
+        tag = f"{registry}/slipway-test/{repository}:{uuid.uuid4().hex[:12]}"
         docker("build", "-q", "-t", tag, str(context))
         docker("push", tag)
         digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", tag).stdout)
         return next(d for d in digests if d.startswith(tag.rsplit(":", 1)[0] + "@"))
     return build_and_push
-
-
-def pull_secret(name, namespace, registry_login):
-    config = {"auths": {registry_login["registry"]: {"username": "slipway", "password": registry_login["password"]}}}
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-            "metadata": {"name": name, "namespace": namespace},
-            "stringData": {".dockerconfigjson": json.dumps(config)}}
 
 
 PULL_SECRET = "slipway-registry"  # noqa: S105 - a Secret's name, not a password
@@ -112,7 +106,7 @@ def outcomes(stack_dir, context):
 
 
 def test_a_pull_refused_until_the_pull_secret_arrives_is_waited_out_and_the_delivery_completes(
-        real_node, build, registry_login, stack_dir, ns, context, kubectl):
+        real_node, build, registry, stack_dir, ns, context, kubectl):
     # The pod names a pull secret that does not exist yet: the kubelet pulls without credentials, the registry
     # answers 401 — what a new node sees while the Node authorizer has not yet linked the pod to its secret.
     image = build(["sleep", "3600"])
@@ -124,7 +118,8 @@ def test_a_pull_refused_until_the_pull_secret_arrives_is_waited_out_and_the_deli
                                  120, kubectl, ns)
     assert reason in ("ErrImagePull", "ImagePullBackOff"), (reason, message)
     assert thread.is_alive(), outcome  # a refusal while the pod has a pull secret does not fail the delivery
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret("late-registry", ns, registry_login)))
+    late = registry_pull_secret(stack_dir, registry, ns, "late-registry")
+    kubectl("apply", "-f", "-", input=json.dumps(late))
     thread.join(timeout=300)
     assert "result" in outcome, outcome.get("error") and outcome["error"].msg
     assert outcome["result"]["recorded"]
@@ -133,9 +128,9 @@ def test_a_pull_refused_until_the_pull_secret_arrives_is_waited_out_and_the_deli
 
 
 def test_an_image_that_is_not_in_the_registry_fails_the_delivery_at_once_naming_it(
-        real_node, registry_login, stack_dir, ns, context, kubectl):
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret(PULL_SECRET, ns, registry_login)))
-    missing = f"{registry_login['registry']}/slipway-test/never-pushed:{uuid.uuid4().hex[:8]}"
+        real_node, registry, stack_dir, ns, context, kubectl):
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, ns)))
+    missing = f"{registry}/slipway-test/never-pushed:{uuid.uuid4().hex[:8]}"
     with pytest.raises(SlipwayError) as err:
         run(stack_dir, [system("app", ns, on_real_node("missing", missing))], context, wait_timeout=240)
     assert f"Deployment {ns}/missing failed: container app " in err.value.msg
@@ -153,8 +148,8 @@ def test_a_pull_the_registry_refuses_from_a_pod_without_a_pull_secret_fails_at_o
 
 
 def test_a_container_that_really_exits_fails_the_delivery_with_crashloopbackoff_and_its_restarts(
-        real_node, build, registry_login, stack_dir, ns, context, kubectl):
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret(PULL_SECRET, ns, registry_login)))
+        real_node, build, registry, stack_dir, ns, context, kubectl):
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, ns)))
     image = build(["sh", "-c", "echo failing on purpose; exit 3"])
     crasher = on_real_node("crasher", image)
     # Without a readiness probe a container counts as available the moment it starts, before it exits, for the
@@ -169,8 +164,8 @@ def test_a_container_that_really_exits_fails_the_delivery_with_crashloopbackoff_
 
 
 def test_a_new_digest_rolls_the_deployment_and_the_same_digest_does_not(
-        real_node, build, registry_login, stack_dir, ns, context, kubectl):
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret(PULL_SECRET, ns, registry_login)))
+        real_node, build, registry, stack_dir, ns, context, kubectl):
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, ns)))
     first, second = build(["sleep", "3600"]), build(["sleep", "3601"])
 
     def running_image():
@@ -195,10 +190,10 @@ def test_a_new_digest_rolls_the_deployment_and_the_same_digest_does_not(
 
 @pytest.mark.disruptive
 def test_a_registry_stopped_during_a_rollout_is_waited_out_and_the_delivery_completes(
-        real_node, build, registry_login, stack_dir, ns, context, kubectl):
+        real_node, build, registry, stack_dir, ns, context, kubectl):
     from test_faults import kill, stack_up  # noqa: PLC0415 - the disruptive helpers live with the other faults
 
-    kubectl("apply", "-f", "-", input=json.dumps(pull_secret(PULL_SECRET, ns, registry_login)))
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, ns)))
     image = build(["sleep", "3600"])  # pushed, never pulled by the node: its pull must reach the registry
     kill(stack_dir, "registry")
     try:

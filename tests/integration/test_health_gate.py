@@ -18,6 +18,7 @@ from fixtures.deliver.support import (
     Journal,
     SlipwayError,
     client_for,
+    registry_pull_secret,
     run,
     system,
 )
@@ -61,12 +62,7 @@ def ns(ns, kubectl, stack, stack_dir, httpd_image):
     node = json.loads(kubectl("get", "node", "slipway-real-0", "-o", "json").stdout)
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}.get("Ready")
     assert ready == "True", "the real node is not Ready: `hack/stack.py up --real-node`"
-    password = (stack_dir / "secrets" / "registry-password").read_text().strip()
-    auths = {"auths": {stack["SLIPWAY_REGISTRY"]: {"username": "slipway", "password": password}}}
-    kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"name": "slipway-registry", "namespace": ns},
-        "stringData": {".dockerconfigjson": json.dumps(auths)}}))
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, stack["SLIPWAY_REGISTRY"], ns)))
     return ns
 
 

@@ -23,6 +23,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 from fixtures.deliver.support import ROOT as _COLLECTION_ON_PATH
+from fixtures.deliver.support import registry_pull_secret
 
 assert _COLLECTION_ON_PATH  # fixtures.deliver.support has put the collection on sys.path
 from ansible_collections.slipway.platform.plugins.action.deliver import render_file  # noqa: E402
@@ -68,12 +69,7 @@ def namespace(real_node, kubectl, registry, stack_dir):
     """A fresh namespace holding the registry's credentials as the image pull secret ``slipway-registry``."""
     name = f"slipway-real-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", name)
-    password = (stack_dir / "secrets" / "registry-password").read_text().strip()
-    config = {"auths": {registry: {"username": "slipway", "password": password}}}
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-              "metadata": {"name": "slipway-registry", "namespace": name},
-              "stringData": {".dockerconfigjson": json.dumps(config)}}
-    kubectl("apply", "-f", "-", input=json.dumps(secret))
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, name)))
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 

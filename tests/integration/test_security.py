@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixtures.deliver.support import context_inventory, grant_namespace, unique
+from fixtures.deliver.support import context_inventory, grant_namespace, registry_pull_secret, unique
 from test_deliver_playbook import recap_changed
 
 pytestmark = pytest.mark.slow
@@ -257,11 +257,7 @@ def test_a_declared_flow_connects_and_an_undeclared_one_is_refused_between_real_
     docker("push", image)
 
     namespace = grant_namespace(kubectl, unique("t-netpol"))
-    auths = {"auths": {registry: {"username": "slipway", "password": password}}}
-    kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"name": "slipway-registry", "namespace": namespace},
-        "stringData": {".dockerconfigjson": json.dumps(auths)}}))
+    kubectl("apply", "-f", "-", input=json.dumps(registry_pull_secret(stack_dir, registry, namespace)))
     address = f"server.{namespace}.svc.cluster.local"
     eco = tmp_path / "eco"
     dns = {"to": "cidr:10.77.0.1/32", "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
