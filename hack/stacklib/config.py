@@ -26,6 +26,7 @@ GO_COMMANDS = {
     "kube-apiserver": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver", KUBERNETES_VERSION),
     "kube-controller-manager": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager", KUBERNETES_VERSION),
     "kube-scheduler": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler", KUBERNETES_VERSION),
+    "kube-proxy": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kube-proxy", KUBERNETES_VERSION),
     "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl", KUBERNETES_VERSION),
     "kwok": (KWOK_MODULE, "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
 }
