@@ -23,6 +23,7 @@ from stacklib.base_images import ensure_busybox_image, ensure_debian_image
 from stacklib.bootstrap import ensure_bootstrap
 from stacklib.config import BIN, GATEWAY_API_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, ROOT, RUN, SECRETS, STATE
 from stacklib.control_plane import (
+    apiserver_up,
     ensure_apiserver,
     ensure_controller_manager,
     ensure_etcd,
@@ -32,7 +33,7 @@ from stacklib.control_plane import (
 from stacklib.docker import docker_answers, docker_host, ensure_docker, stop_own_docker
 from stacklib.gateway_api import ensure_gateway_api, gateway_api_installed
 from stacklib.gobuild import ensure_binaries
-from stacklib.kubeapi import apiserver_ready, https_ok, nodes_ready
+from stacklib.kubeapi import https_ok, nodes_ready
 from stacklib.kwok import ensure_kwok, kwok_up
 from stacklib.packages import ensure_packages
 from stacklib.pki import ensure_pki
@@ -81,7 +82,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         ("registry", registry_answers() if (SECRETS / "registry-password").exists() else False,
          f"127.0.0.1:{PORTS['registry']}"),
         ("etcd", etcd_answers(), f"http://127.0.0.1:{PORTS['etcd-client']}"),
-        ("kube-apiserver", (PKI / "ca.crt").exists() and apiserver_ready(),
+        ("kube-apiserver", (PKI / "ca.crt").exists() and apiserver_up(),
          f"https://127.0.0.1:{PORTS['apiserver']}"),
         ("kube-controller-manager", (PKI / "ca.crt").exists() and https_ok(PORTS["controller-manager"], "/healthz"),
          f"127.0.0.1:{PORTS['controller-manager']}"),

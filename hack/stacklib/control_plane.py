@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import urllib.error
 import urllib.request
 
-from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, STATE
+from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, SECRETS, STATE
 from stacklib.kubeapi import apiserver_ready, https_ok
-from stacklib.proc import StepFailed, running_pid, start_daemon, step, wait_until
+from stacklib.proc import StepFailed, running_command, running_pid, start_daemon, step, wait_until
 
 
 def etcd_answers() -> bool:
@@ -41,12 +43,19 @@ def ensure_etcd() -> str:
     return f"started on {client}"
 
 
-@step("kube-apiserver")
-def ensure_apiserver() -> str:
-    if running_pid("kube-apiserver") and apiserver_ready():
-        return "already running"
-    audit_policy = STATE / "audit-policy.yaml"
-    audit_policy.write_text(json.dumps({
+AUDIT_POLICY = STATE / "audit-policy.yaml"
+ENCRYPTION_CONFIG = SECRETS / "encryption-config.yaml"
+# Who did what to access rules and workloads is kept whole; Secrets only as metadata (a body would hold the value).
+AUDITED_IN_FULL = [
+    {"group": "rbac.authorization.k8s.io",
+     "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"]},
+    {"group": "apps", "resources": ["deployments", "statefulsets", "daemonsets"]},
+    {"group": "batch", "resources": ["jobs", "cronjobs"]},
+]
+
+
+def audit_policy() -> dict:
+    return {
         "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
         "omitStages": ["RequestReceived"],
         "rules": [
@@ -57,11 +66,36 @@ def ensure_apiserver() -> str:
                                         "kwok-controller"], "verbs": ["get", "list", "watch"]},
             {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
              "users": ["system:kube-scheduler", "system:kube-controller-manager", "kwok-controller"]},
+            {"level": "RequestResponse", "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+             "resources": AUDITED_IN_FULL},
             {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
             {"level": "Metadata"},
         ],
-    }))
-    start_daemon("kube-apiserver", [
+    }
+
+
+def encryption_config() -> dict:
+    """Secrets encrypted at rest with secretbox; ``identity`` last so Secrets written before stay readable."""
+    key_file = SECRETS / "encryption-key"
+    if not key_file.exists():
+        write_private(key_file, base64.b64encode(os.urandom(32)).decode())
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
+        "resources": [{"resources": ["secrets"], "providers": [
+            {"secretbox": {"keys": [{"name": "stack-1", "secret": key_file.read_text().strip()}]}},
+            {"identity": {}},
+        ]}],
+    }
+
+
+def write_private(path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(content)
+
+
+def apiserver_command() -> list[str]:
+    return [
         str(BIN / "kube-apiserver"),
         "--bind-address=127.0.0.1", f"--secure-port={PORTS['apiserver']}", "--advertise-address=127.0.0.1",
         f"--etcd-servers=http://127.0.0.1:{PORTS['etcd-client']}",
@@ -72,15 +106,31 @@ def ensure_apiserver() -> str:
         "--authorization-mode=Node,RBAC", "--anonymous-auth=false",
         "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
         "--allow-privileged=true", "--enable-priority-and-fairness=false",
-        f"--audit-policy-file={audit_policy}", f"--audit-log-path={LOGS / 'audit.log'}",
+        f"--audit-policy-file={AUDIT_POLICY}", f"--audit-log-path={LOGS / 'audit.log'}",
         "--audit-log-maxsize=200", "--audit-log-maxbackup=2",
+        f"--encryption-provider-config={ENCRYPTION_CONFIG}",
         f"--kubelet-client-certificate={PKI / 'admin.crt'}", f"--kubelet-client-key={PKI / 'admin.key'}",
         # Reach kubelets (logs, exec, port-forward) by InternalIP: node names do not resolve here.
         "--kubelet-preferred-address-types=InternalIP,Hostname",
-    ])
+    ]
+
+
+def apiserver_up() -> bool:
+    """The API server is ready and runs with the command line this version of the stack starts it with."""
+    return apiserver_ready() and running_command("kube-apiserver") == apiserver_command()
+
+
+@step("kube-apiserver")
+def ensure_apiserver() -> str:
+    if running_pid("kube-apiserver") and apiserver_up():
+        return "already running"
+    restarted = "restarted with a new command line" if running_pid("kube-apiserver") else "started"
+    AUDIT_POLICY.write_text(json.dumps(audit_policy()))
+    write_private(ENCRYPTION_CONFIG, json.dumps(encryption_config()))
+    start_daemon("kube-apiserver", apiserver_command())
     wait_until(apiserver_ready, "kube-apiserver /readyz", LOGS / "kube-apiserver.log", timeout=120,
                daemon="kube-apiserver")
-    return f"ready at https://127.0.0.1:{PORTS['apiserver']}"
+    return f"{restarted}; ready at https://127.0.0.1:{PORTS['apiserver']}"
 
 
 def ensure_controller(component: str, extra_args: list[str]) -> str:
