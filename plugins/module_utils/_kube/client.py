@@ -10,6 +10,10 @@ An API server that goes away after it has answered (a restart, an upgrade, a cra
 answers 403 before its RBAC caches are loaded, 503 or 429 under a restart), waits for ``/readyz`` within the grace
 and is sent again, when sending it again is safe. A server never reached in this run is a final fault (a wrong
 address or CA): it fails at once.
+
+A 429 (API Priority and Fairness: too many requests) is not a fault: the server did not process the request, so it
+goes again after the server's ``Retry-After``, while the client lowers its requests in flight (``throttle.py``).
+Readiness watches (:meth:`KubeClient.watch`) are long-running requests on connections of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._errors import (
     Unreachable,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._kube.proxy import pool_manager
+from ansible_collections.slipway.platform.plugins.module_utils._kube.throttle import THROTTLE_BUDGET, Throttle
 
 try:
     import urllib3
@@ -92,6 +97,8 @@ def api_error(method, path, status, body, dry_run=False):
     hint = {
         401: "the credentials were rejected: check client_cert/client_key or api_token",
         403: "the identity lacks RBAC permission for this request",
+        429: "the API server kept refusing this client's priority level as too busy: lower concurrency, or ask the "
+             "cluster's admin for a FlowSchema that gives the deployer more share",
     }.get(status)
     what = "server-side dry-run" if dry_run else "request"
     error_type = ERROR_TYPES.get(status, SlipwayError)
@@ -120,6 +127,7 @@ class KubeClient:
         self.answered = False  # whether the API server has answered this client at least once
         self.outages = 0  # requests that waited for the API server to come back
         self._sleep, self._monotonic = sleep, monotonic
+        self.throttle = Throttle(max_connections, sleep=sleep, monotonic=monotonic)  # 429s set the pace
         self.user_agent = user_agent
         kwargs = {"num_pools": 2, "maxsize": max_connections, "block": True, "retries": False,
                   "timeout": urllib3.Timeout(connect=min(5.0, conn.request_timeout), read=conn.request_timeout)}
@@ -140,6 +148,8 @@ class KubeClient:
         if not conn.validate_certs:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._pool = pool_manager(conn.proxy_url, **kwargs)
+        # watches hold their connection for minutes: a pool of their own, never blocking the requests' pool
+        self._watch_pool = pool_manager(conn.proxy_url, **dict(kwargs, maxsize=4, block=False))
 
     def _private_file(self, name, data):
         if not data:
@@ -154,6 +164,7 @@ class KubeClient:
 
     def close(self):
         self._pool.clear()
+        self._watch_pool.clear()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -179,6 +190,7 @@ class KubeClient:
         attempts = 2 if method == "GET" else 1
         outage = None  # when this request first found the server gone or not ready
         refused_once = False
+        throttled = 0.0  # seconds of Retry-After this request was asked to wait
         while True:
             attempts -= 1
             try:
@@ -198,6 +210,9 @@ class KubeClient:
                 raise Unreachable(f"cannot reach the Kubernetes API at {self.conn.server}: {_short(exc)}{waited}",
                                   hint="is the cluster up and api_url right? (from "
                                        f"{self.conn.source})", request=f"{method} {path}") from None
+            if response.status == 429 and throttled < THROTTLE_BUDGET:
+                throttled += self.throttle.refused(response.headers)  # the next send waits the pause out
+                continue
             if response.status in NOT_READY_STATUSES and not refused_once \
                     and self._may_wait(method, content_type, status=response.status):
                 # once per request: a server that is not ready is waited for; one that is ready gets one more try,
@@ -210,7 +225,12 @@ class KubeClient:
         if ok_missing and response.status == 404:
             return None
         if response.status >= 400:
-            raise api_error(method, path, response.status, response.data, dry_run=dry_run)
+            error = api_error(method, path, response.status, response.data, dry_run=dry_run)
+            if response.status == 429:
+                level = self.throttle.last_level
+                raise SlipwayError(f"{error.msg} (still refused after waiting {throttled:g}s of Retry-After"
+                                   f"{' for ' + level if level else ''})", **error.details)
+            raise error
         if not response.data:
             return {}
         try:
@@ -233,9 +253,25 @@ class KubeClient:
             raise Unreachable(f"GET {path}: {reason}", request=f"GET {path}") from None
         return response.status, response.data
 
-    def _send(self, method, path, url, data, headers, dry_run, timeout=None):
+    def watch(self, path, query, timeout):
+        """A :class:`Watch` of the collection ``path``: its events until the server ends it (``timeoutSeconds`` in
+        ``query``) or nothing arrives for ``timeout`` seconds.
+
+        A status of 400 or more raises the API's error at once (410 Gone: the resourceVersion is too old, list
+        again); transport errors are the caller's.
+        """
+        url = self.conn.server + path + "?" + urlencode(dict(query, watch="true"))
+        read = urllib3.Timeout(connect=min(5.0, self.conn.request_timeout), read=timeout)
+        response = self._send("GET", path, url, None, {"Accept": "application/json"}, False, read, stream=True)
+        if response.status >= 400:
+            body = response.data
+            response.release_conn()
+            raise api_error("GET", path, response.status, body)
+        return Watch(response)
+
+    def _send(self, method, path, url, data, headers, dry_run, timeout=None, stream=False):
         """One exchange under the client's identity, counted; a 401 is retried once with a renewed token (a rotated
-        token file, an exec plugin run again).
+        token file, an exec plugin run again). A request waits for the throttle unless it is a watch (``stream``).
 
         Transport errors are the caller's to name; a TLS failure is named here, it is the same for every caller.
         """
@@ -245,9 +281,14 @@ class KubeClient:
             token = self.conn.current_token()
             if token:
                 headers["Authorization"] = "Bearer " + token
+            extra = {"timeout": timeout} if timeout else {}
             try:
-                response = self._pool.request(method, url, body=data, headers=headers, retries=False,
-                                              **({"timeout": timeout} if timeout else {}))
+                if stream:
+                    response = self._watch_pool.request(method, url, headers=headers, retries=False,
+                                                        preload_content=False, **extra)
+                else:
+                    with self.throttle:
+                        response = self._pool.request(method, url, body=data, headers=headers, retries=False, **extra)
             except SSLError as exc:
                 raise SlipwayError(f"TLS handshake with {self.conn.server} failed: {_short(exc)}",
                                    hint="check ca_cert (the CA that signed the API server certificate), "
@@ -258,6 +299,8 @@ class KubeClient:
                 self.answered = True
                 if method in WRITE_METHODS and not dry_run and response.status < 300:
                     self.writes += 1
+            if response.status != 429:
+                self.throttle.answered()
             if response.status != 401:
                 return response
             with self._lock:
@@ -357,6 +400,28 @@ class KubeClient:
             todo = "give a client certificate (client_cert/client_key), api_token or a kubeconfig with a user"
         return SlipwayError(f"{method} {path}: 401 Unauthorized: {what} (from {conn.source}); {todo}",
                             **dict(error.details, hint=todo))
+
+
+class Watch:
+    """One watch's stream: iterate it for the events (decoded JSON, one per line); :meth:`stop` from another
+    thread ends it early, :meth:`close` gives the connection back."""
+
+    def __init__(self, response):
+        self._response = response
+
+    def __iter__(self):
+        for line in self._response:
+            if line.strip():
+                yield json.loads(line)
+
+    def stop(self):
+        shutdown = getattr(self._response, "shutdown", None)  # urllib3 >= 2.3; older ones end at timeoutSeconds
+        if shutdown is not None:
+            shutdown()
+
+    def close(self):
+        self._response.close()  # a watch is never read to its end: its connection cannot serve another request
+        self._response.release_conn()
 
 
 def _short(exc):

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Readiness: per-kind predicates (pure) and one shared waiter that watches every workload at once.
 
-The waiter reads each collection once per round for all the objects waited on, and fails an object as soon
+The waiter lists each collection it needs once and then watches it (one watch per kind and namespace, resumed
+after a dropped connection), judging every object waited on whenever something changed. It fails an object as soon
 as the API shows it cannot become ready (ProgressDeadlineExceeded, CrashLoopBackOff, an image that is not there,
 a failed Job ...), with the reason, pod states and recent events; it never sits out the timeout. A pull failure
 that can heal (``image_pull``) is waited on instead, and said once in the progress.
@@ -17,10 +18,15 @@ from dataclasses import dataclass, field
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import object_path
 from ansible_collections.slipway.platform.plugins.module_utils._kube.image_pull import FINAL, HEALS, UNKNOWN, classify
+from ansible_collections.slipway.platform.plugins.module_utils._kube.informer import Informer
 
 READY, PENDING, FAILED = "ready", "pending", "failed"
-WAITED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet", "CustomResourceDefinition"}
+WAITED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet", "CustomResourceDefinition",
+                "HTTPRoute"}
+ROUTE_CONDITIONS = ("Accepted", "ResolvedRefs")  # what every gateway a route names must say True
 # pull failures (ErrImagePull, ImagePullBackOff) are decided by image_pull.classify, on the evidence
+ROUND_GAP = 0.05  # seconds between two rounds: a burst of watch events is judged once
+EVENT_PODS = 5  # pods of a failed workload whose warning events are read
 POD_FAILURES = {"CrashLoopBackOff", "InvalidImageName", "CreateContainerConfigError",
                 "CreateContainerError", "RunContainerError", "ErrImageNeverPull"}
 
@@ -102,7 +108,44 @@ def readiness(obj):
         if (conditions.get("Established") or {}).get("status") == "True":
             return READY, "established"
         return PENDING, "waiting to be established"
+    if kind == "HTTPRoute":
+        return route_readiness(obj)
     return READY, ""
+
+
+def route_readiness(route):
+    """An HTTPRoute is ready when each gateway it names (``parentRefs``) reports ``Accepted`` and ``ResolvedRefs``
+    True for its current generation; a False from any of them is the gateway refusing it, with the gateway's reason.
+
+    A route that names no gateway is served by none, so there is nothing to wait for.
+    """
+    meta, spec = route.get("metadata") or {}, route.get("spec") or {}
+    namespace, generation = meta.get("namespace"), meta.get("generation", 0)
+    reported = (route.get("status") or {}).get("parents") or []
+    waiting = []
+    for ref in spec.get("parentRefs") or []:
+        parent = f"{ref.get('kind', 'Gateway')} {ref.get('namespace', namespace)}/{ref.get('name')}" \
+                 + (f" listener {ref['sectionName']}" if ref.get("sectionName") else "")
+        status = next((s for s in reported if _same_parent(s.get("parentRef") or {}, ref, namespace)), None)
+        conditions = {c.get("type"): c for c in (status or {}).get("conditions") or []
+                      if c.get("observedGeneration", generation) >= generation}
+        for name in ROUTE_CONDITIONS:
+            condition = conditions.get(name) or {}
+            if condition.get("status") == "False":
+                said = f"{condition.get('reason', '')}: {condition.get('message', '')}".strip(": ")
+                return FAILED, f"{parent} refused the route: {name}=False {said}"
+            if condition.get("status") != "True":
+                waiting.append(f"{parent}: {name} not reported yet")
+    if waiting:
+        return PENDING, "; ".join(waiting)
+    return READY, "accepted by its gateways" if spec.get("parentRefs") else "names no gateway (parentRefs)"
+
+
+def _same_parent(found, ref, namespace):
+    keys = ("group", "kind", "name", "sectionName", "port")
+    defaults = {"group": "gateway.networking.k8s.io", "kind": "Gateway"}
+    return all(found.get(k, defaults.get(k)) == ref.get(k, defaults.get(k)) for k in keys) \
+        and found.get("namespace", namespace) == ref.get("namespace", namespace)
 
 
 def pod_failure(pod):
@@ -223,18 +266,25 @@ class Target:
 
 
 class WaitHub:
-    """One polling loop for every target of a run: a LIST per collection per round, not per object."""
+    """One waiter for every target of a run, on live copies of the collections it reads.
+
+    Each collection (a kind in a namespace, and the pods and ReplicaSets of a namespace whose workloads are being
+    rolled out) is listed once and then watched (:class:`Informer`); the targets are judged again whenever a copy
+    changes, not on a timer. Warning events are read only for a target that failed, by the names involved.
+    """
 
     def __init__(self, client, interval=0.5, clock=time.monotonic, notify=None):
         self.client = client
         self.notify = notify  # called with a progress line when a target starts waiting out a pull that can heal
-        self.interval = interval
+        self.interval = interval  # the listing pace when a watch cannot be had, and the longest wait between rounds
         self.clock = clock
         self._targets = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
+        self._informers = {}
+        self._involved = {}  # (namespace, name) -> the names of its current ReplicaSets and pods, for events
         self.error = None
 
     def add(self, targets):
@@ -249,8 +299,18 @@ class WaitHub:
     def close(self):
         self._stop.set()
         self._wake.set()
+        for informer in list(self._informers.values()):
+            informer.stop()
         if self._thread:
             self._thread.join(timeout=5)
+        for informer in list(self._informers.values()):
+            informer.join(timeout=1)
+
+    def stats(self):
+        """How the copies were kept: collections, lists, watch requests, fall-backs to listing."""
+        informers = list(self._informers.values())
+        return {"collections": len(informers), "lists": sum(i.lists for i in informers),
+                "watches": sum(i.watches for i in informers), "fallbacks": sum(i.fallbacks for i in informers)}
 
     def wait_all(self, targets, timeout):
         """Block until every target is ready or one fails; return the first failed target or ``None``."""
@@ -271,6 +331,10 @@ class WaitHub:
 
     def _loop(self):
         while not self._stop.is_set():
+            self._wake.wait(self.interval * 4)  # a change wakes it; the timeout is only a safety net
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 pending = [t for t in self._targets if not t.done.is_set()]
             if pending:
@@ -281,8 +345,17 @@ class WaitHub:
                     for target in pending:
                         target.done.set()
                     return
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self._stop.wait(ROUND_GAP)  # changes arriving meanwhile are judged together in the next round
+
+    def _collection(self, path):
+        """The live objects of ``path`` by name (listed and watched from the first time it is asked for)."""
+        informer = self._informers.get(path)
+        if informer is None:
+            informer = Informer(self.client, path, self._wake.set, interval=self.interval).start()
+            self._informers[path] = informer
+        if informer.error is not None:
+            raise informer.error
+        return informer.items()
 
     def _round(self, pending):
         groups = {}
@@ -290,8 +363,7 @@ class WaitHub:
             groups.setdefault((target.resource, target.namespace), []).append(target)
         pods_by_ns = {}
         for (resource, namespace), targets in groups.items():
-            body = self.client.get(object_path(resource, namespace))
-            live = {item["metadata"]["name"]: item for item in body.get("items") or []}
+            live = self._collection(object_path(resource, namespace))
             for target in targets:
                 obj = live.get(target.name)
                 if obj is None:
@@ -300,14 +372,17 @@ class WaitHub:
                 obj.setdefault("kind", resource.kind)
                 state, reason = readiness(obj)
                 if state == FAILED and resource.kind == "Deployment" and reason.startswith("ProgressDeadline") \
-                        and stale_deadline(obj, self._pods(namespace, True)[1]):
+                        and stale_deadline(obj, self._pods(namespace).replicasets_of(obj)):
                     state, reason = PENDING, "rolling out again after an earlier revision timed out"
                 if state == PENDING and resource.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job") \
                         and (resource.kind == "Job" or _generation_seen(obj)):  # else: previous generation's pods
                     if namespace not in pods_by_ns:
-                        pods_by_ns[namespace] = self._pods(namespace, resource.kind == "Deployment")
-                    pods, replicasets = pods_by_ns[namespace]
-                    mine = current_pods(obj, pods, replicasets)
+                        pods_by_ns[namespace] = self._pods(namespace)
+                    index = pods_by_ns[namespace]
+                    mine = index.current_pods(obj)
+                    self._involved[(namespace, target.name)] = (
+                        [rs["metadata"]["name"] for rs in index.replicasets_of(obj)]
+                        + [p["metadata"]["name"] for p in mine[:EVENT_PODS]])
                     verdicts = [pod_verdict(p) for p in mine]
                     failure = next((failed for failed, _healing in verdicts if failed), None)
                     healing = next((heals for _failed, heals in verdicts if heals), None)
@@ -329,23 +404,55 @@ class WaitHub:
             target.said = healing
             self.notify(f"{target.label}: waiting out a pull that can heal: {healing}")
 
-    def _pods(self, namespace, with_replicasets):
-        pods = self.client.get(f"/api/v1/namespaces/{namespace}/pods").get("items") or []
-        replicasets = []
-        if with_replicasets:
-            replicasets = self.client.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets").get("items") or []
-        return pods, replicasets
+    def _pods(self, namespace):
+        """The pods and ReplicaSets of a namespace, indexed for the rounds of a thousand workloads."""
+        return PodIndex(self._collection(f"/api/v1/namespaces/{namespace}/pods").values(),
+                        self._collection(f"/apis/apps/v1/namespaces/{namespace}/replicasets").values())
 
     def events(self, namespace, name, limit=5):
-        """The latest warning events about an object and its pods (best effort)."""
+        """The latest warning events about an object, its current ReplicaSets and pods (best effort): read by
+        their names, never the whole namespace's events."""
         if not namespace:
             return []
-        try:
-            items = self.client.get(f"/api/v1/namespaces/{namespace}/events").get("items") or []
-        except SlipwayError:
-            return []
-        related = [e for e in items if (e.get("involvedObject") or {}).get("name", "").startswith(name)
-                   and e.get("type") == "Warning"]
+        related = []
+        for involved in [name] + [n for n in self._involved.get((namespace, name), []) if n != name]:
+            selector = f"involvedObject.name={involved},type=Warning"
+            try:
+                found = self.client.get(f"/api/v1/namespaces/{namespace}/events", query={"fieldSelector": selector})
+            except SlipwayError:
+                return []
+            related.extend(found.get("items") or [])
         related.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         return [f"event {e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}: "
                 f"{e.get('reason')}: {e.get('message', '').strip()}" for e in related[-limit:]]
+
+
+class PodIndex:
+    """Pods and ReplicaSets by owner and by pod-template-hash, so finding a workload's pods does not scan them all."""
+
+    def __init__(self, pods, replicasets):
+        self.pods = list(pods)
+        self.rs_by_owner, self.pods_by_hash, self.pods_by_owner = {}, {}, {}
+        for rs in replicasets:
+            for owner in rs["metadata"].get("ownerReferences") or []:
+                self.rs_by_owner.setdefault(owner.get("uid"), []).append(rs)
+        for pod in self.pods:
+            template_hash = (pod["metadata"].get("labels") or {}).get("pod-template-hash")
+            if template_hash:
+                self.pods_by_hash.setdefault(template_hash, []).append(pod)
+            for owner in pod["metadata"].get("ownerReferences") or []:
+                self.pods_by_owner.setdefault(owner.get("uid"), []).append(pod)
+
+    def replicasets_of(self, workload):
+        return self.rs_by_owner.get((workload.get("metadata") or {}).get("uid"), [])
+
+    def current_pods(self, workload):
+        kind, uid = workload.get("kind"), (workload.get("metadata") or {}).get("uid")
+        if kind == "Deployment":
+            replicasets = self.replicasets_of(workload)
+            hashes = {(rs["metadata"].get("labels") or {}).get("pod-template-hash") for rs in replicasets}
+            candidates = [p for h in sorted(hashes - {None}) for p in self.pods_by_hash.get(h, [])]
+            return current_pods(workload, candidates, replicasets)
+        if kind == "Job":
+            return current_pods(workload, self.pods_by_owner.get(uid, []), [])
+        return current_pods(workload, self.pods, [])
