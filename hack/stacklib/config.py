@@ -47,6 +47,10 @@ PORTS = {
 REGISTRY_USER = "slipway"
 DEPLOYER_USER = "slipway:deployer"
 DEPLOYER_NAMESPACES = ["slipway-system", "shop"]
+# The showroom context's deployer: bound in the showrooms' journal namespace here, and in each showroom's namespaces
+# by playbooks/showroom.yml (docs/showrooms.md); never in the contexts' namespaces.
+SHOWROOM_DEPLOYER_USER = "slipway:showroom-deployer"
+SHOWROOM_JOURNAL_NAMESPACE = "slipway-showrooms"
 BASE_IMAGES = {"busybox": "slipway/busybox:stable", "debian": "slipway/debian:bookworm"}
 
 BIN = STATE / "bin"

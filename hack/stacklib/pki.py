@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stacklib.config import DEPLOYER_USER, KUBECONFIGS, LOGS, PKI, PORTS
+from stacklib.config import DEPLOYER_USER, KUBECONFIGS, LOGS, PKI, PORTS, SHOWROOM_DEPLOYER_USER
 from stacklib.proc import run, step
 
 
@@ -53,6 +53,7 @@ def ensure_pki() -> str:
         "scheduler": "/CN=system:kube-scheduler",
         "kwok": "/O=system:masters/CN=kwok-controller",
         "deployer": f"/O=slipway:deployers/CN={DEPLOYER_USER}",
+        "showroom-deployer": f"/O=slipway:showroom-deployers/CN={SHOWROOM_DEPLOYER_USER}",
     }
     for name, subject in identities.items():
         issue_certificate(name, subject)

@@ -30,6 +30,10 @@ from ansible_collections.slipway.platform.plugins.module_utils._security.network
     with_network_policies,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._system import read_description
+from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import namespace_map
+from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import (
+    rewritten_description as showroom_description,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
     masked_values,
@@ -201,9 +205,13 @@ class ActionModule(ActionBase):
         images, tags = args.get("images") or {}, args.get("system_tags") or {}
         values = args.get("values") or {}
         sha = git_sha(root)  # the ecosystem repository's commit, recorded for every system
+        loaded = {str(name): load_description(root, str(name)) for name in names}
+        namespaces = self.namespaces(root, loaded, args.get("showroom"))
         rendered, descriptions = [], {}
         for name in names:
-            path, description = load_description(root, str(name))
+            path, description = loaded[str(name)]
+            if args.get("showroom"):  # its templates see the showroom's namespaces (system.namespace, namespaces)
+                description = showroom_description(description, args["showroom"]["name"])
             descriptions[name] = description
             folder = os.path.dirname(path)
             system_images = {i["name"]: image_reference(i["name"], images, args.get("registry"), tags.get(name))
@@ -214,7 +222,7 @@ class ActionModule(ActionBase):
                                         f"(set 'manifests' in {path})")
             templar = self._templar.copy_with_new_env(searchpath=[manifests], available_variables=dict(
                 task_vars, system=description, images=system_images, context=args.get("context"),
-                values=values.get(name) or {}))
+                values=values.get(name) or {}, namespaces=namespaces))
             documents = []
             files = sorted(f for f in os.listdir(manifests) if f.endswith(TEMPLATE_SUFFIXES + PLAIN_SUFFIXES))
             if not files:
@@ -224,12 +232,36 @@ class ActionModule(ActionBase):
             rendered.append({"name": name, "namespace": description.get("namespace"),
                              "depends_on": description.get("depends_on") or [], "images": system_images,
                              "health": description.get("health"), "git_sha": sha, "documents": documents})
+        def described(other):  # a peer as this delivery runs it (in a showroom, in the showroom's namespaces)
+            description = read_description(root, other)[1]
+            return showroom_description(description, args["showroom"]["name"]) if args.get("showroom") else description
+
         try:
-            network = network_baseline(args.get("network_policy"), args.get("network_peers"), descriptions,
-                                       lambda other: read_description(root, other)[1])
+            network = network_baseline(args.get("network_policy"), args.get("network_peers"), descriptions, described)
             return with_network_policies(rendered, network), network
         except SlipwayError as exc:
             raise AnsibleActionFail(exc.msg) from None
+
+    @staticmethod
+    def namespaces(root, loaded, showroom):
+        """The template variable ``namespaces``: each delivered system, and each one they depend on, -> the
+        namespace it runs in here, so that a system names another's Service as ``<name>.{{ namespaces.<name>
+        }}.svc``. With ``showroom`` ({name}) they are the showroom's, and the ecosystem's own are noted in it."""
+        found = {}
+        for name, (_path, description) in loaded.items():
+            found[name] = description.get("namespace")
+            for other in description.get("depends_on") or []:
+                if other not in loaded and isinstance(other, str) and other not in found:
+                    found[other] = load_description(root, other)[1].get("namespace")
+        if not showroom:
+            return found
+        try:
+            showroom.setdefault("namespaces", sorted({n for n in found.values() if isinstance(n, str)}))
+            moved = namespace_map(showroom["name"], showroom["namespaces"])
+        except (SlipwayError, KeyError, TypeError) as exc:
+            raise AnsibleActionFail(f"showroom: {getattr(exc, 'msg', exc)} (the option showroom needs a name)") \
+                from None
+        return {name: moved.get(namespace, namespace) for name, namespace in found.items()}
 
     def summary(self, outcome):
         rows = outcome.get("systems") or []

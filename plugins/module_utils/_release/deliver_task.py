@@ -41,6 +41,7 @@ DELIVER_SPEC = dict(
     retire_absent=dict(type="bool", default=False),
     network_policy=dict(type="str", choices=["off", "audit", "enforce"], default="off"),
     network_peers=dict(type="dict", default={}),
+    showroom=dict(type="dict"),
 )
 
 MIN_MASKED_LENGTH = 4  # shorter values would mask unrelated text everywhere (Ansible's own no_log rule)
@@ -75,7 +76,18 @@ def prepared_systems(params):
     names = [system.get("name") for system in params["rendered"]]
     if sorted(names) != sorted(params["systems"]):
         raise SlipwayError(f"rendered systems {names} do not match systems {params['systems']}")
-    return merge_secrets(params["rendered"], params["secret_data"])
+    systems = merge_secrets(params["rendered"], params["secret_data"])
+    if params.get("showroom"):
+        from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import showroom_systems
+
+        systems = showroom_systems(systems, params["showroom"])
+    return systems
+
+
+def _showroom_record(params):
+    from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import showroom_record
+
+    return showroom_record(params["showroom"]) if params.get("showroom") else None
 
 
 def run_delivery(params, rendered, check_mode, diff, progress):
@@ -85,7 +97,7 @@ def run_delivery(params, rendered, check_mode, diff, progress):
     options = release_options(params, check_mode, diff, prune=params["prune"],
                               force_conflicts=params["force_conflicts"],
                               reclaim_managers=tuple(params["reclaim_managers"]), retire=tuple(params["retire"]),
-                              retire_absent=params["retire_absent"])
+                              retire_absent=params["retire_absent"], showroom=_showroom_record(params))
     with release_client(params) as client:
         return deliver_or_roll_back(client, rendered, options, progress=progress,
                                     on_failure=resolved_on_failure(params["on_failure"], os.environ))

@@ -36,6 +36,7 @@ class Options:
     confirmed: bool = False
     retire: tuple = ()  # systems to take out of the context: their objects pruned, gone from the release
     retire_absent: bool = False  # retire every recorded system this delivery does not deliver
+    showroom: dict | None = None  # a showroom's name, branch, URL...: recorded with each of its releases
 
 
 @dataclass

@@ -60,6 +60,8 @@ def release_record(delivery, outcome, message, dry=False):
               "systems": systems, "summary": counts(delivery.runs, opts.check_mode)}
     if gone:
         record["retired"] = sorted(gone)
+    if opts.showroom:
+        record["showroom"] = dict(opts.showroom)
     return record
 
 

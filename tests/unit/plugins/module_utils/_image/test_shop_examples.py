@@ -48,9 +48,10 @@ def test_manifests_render_with_digest_references_and_hardening(name):
     reference = f"127.0.0.1:5001/{name}@sha256:" + "a" * 64
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # noqa: S701 - renders YAML, not HTML
     kinds = {}
+    namespaces = {"backend": "shop-elsewhere", name: "shop"}  # where this delivery runs each system (a showroom's)
     for template in sorted((SHOP / name / "deploy").glob("*.yaml.j2")):
         rendered = env.from_string(template.read_text()).render(
-            system=system, images={name: reference}, values={"replicas": 3}, context="local")
+            system=system, images={name: reference}, values={"replicas": 3}, context="local", namespaces=namespaces)
         document = yaml.safe_load(rendered)
         assert document["metadata"]["namespace"] == "shop"
         assert document["metadata"]["labels"]["app.kubernetes.io/name"] == name
@@ -65,4 +66,6 @@ def test_manifests_render_with_digest_references_and_hardening(name):
     assert container["readinessProbe"] and container["livenessProbe"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert "ConfigMap" in kinds
+    if "backend" in system["depends_on"]:  # the backend's Service wherever this delivery runs it
+        assert kinds["ConfigMap"]["data"]["BACKEND_URL"] == "http://backend.shop-elsewhere.svc.cluster.local:8080"
     assert ("Service" in kinds) == (name != "worker")  # the worker serves no port
