@@ -206,6 +206,22 @@ options:
         C(k8s-app=kube-dns)) select the cluster DNS pods that C(dns) means.
     type: dict
     default: {}
+  showroom:
+    description:
+      - Deliver as a showroom (see C(docs/showrooms.md) and M(slipway.platform.showroom)) - every system in the
+        showroom's namespaces, C(<namespace>-<name>), instead of its own. C(name) (required) is the showroom, a DNS
+        label of at most 30 characters; C(namespaces) the ecosystem's own namespaces (the action plugin fills it
+        from the systems' C(slipway.yml)).
+      - Templates see the showroom's namespaces as C(system.namespace) and C(namespaces.<system>); an object that
+        names one of the ecosystem's namespaces is moved too, and one that names any other namespace is refused
+        before anything is written.
+      - "C(route) ({system, port, hostname, gateway: {name, namespace}}) adds an HTTPRoute C(slipway-showroom) for
+        C(hostname) to that system's Service, among its objects."
+      - C(branch), C(base), C(base_revision), C(url), C(requested_by), C(ttl) are recorded with the release (its
+        C(showroom) field), which M(slipway.platform.showroom_info) lists.
+      - Give O(context) C(showroom-<name>) and O(journal_namespace) C(slipway-showrooms), as C(playbooks/showroom.yml)
+        does.
+    type: dict
 notes:
   - Runs on the controller (or wherever the API is reachable); the connection options say how to reach it.
   - Secrets belong in C(Secret) objects; their values never enter the output, the journal or annotations.
