@@ -31,6 +31,8 @@ from stacklib.control_plane import (
     etcd_answers,
 )
 from stacklib.docker import docker_answers, docker_host, ensure_docker, stop_own_docker
+from stacklib.gateway import components as gateway_components
+from stacklib.gateway import ensure_gateway
 from stacklib.gateway_api import ensure_gateway_api, gateway_api_installed
 from stacklib.gobuild import ensure_binaries
 from stacklib.kubeapi import https_ok, nodes_ready
@@ -91,6 +93,8 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         ("kwok", kwok_up(), f"127.0.0.1:{PORTS['kwok']}"),
         ("gateway-api", gateway_api_installed(), f"{GATEWAY_API_VERSION} standard CRDs (no controller)"),
         *(real_node_probes.components() if with_real_node or REAL_NODE_MARKER.exists() else []),
+        # the gateway runs on the real node, so it comes (and is checked) with it
+        *(gateway_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
     ]
 
 
@@ -136,6 +140,7 @@ def cmd_up(args) -> int:
         ensure_gateway_api()
         if args.real_node:
             real_node_up.up()
+            ensure_gateway()
 
     if run_steps(steps):
         return 1

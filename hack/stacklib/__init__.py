@@ -10,6 +10,7 @@ Imports point one way: a module imports only modules listed above it.
     base_images, kwok, gateway_api      stages that also use a stage above (docker; gobuild; gobuild)
     realnode/       the real node: layout, dns, probes, containerd, kubelet (+ control_plane, pki, gobuild),
                     up (+ registry), down
+    gateway         the gateway: Traefik built (gobuild), imaged (docker), run on the real node (realnode)
 
 The launchers ``hack/stack.py`` and ``hack/realnode.py`` import this package; nothing here imports a launcher.
 """

@@ -1,4 +1,4 @@
-// Build overlay for pkg/middlewares/auth/basic_auth.go (see hack/traefik/README.md): Traefik's basic and digest
+// Build overlay for pkg/middlewares/auth/basic_auth.go (see docs/gateway.md): Traefik's basic and digest
 // auth use Containous's go-http-auth fork, which the module proxy does not serve. The gateway never configures
 // either middleware; a route that asks for one gets this error instead of an unauthenticated backend.
 package auth
