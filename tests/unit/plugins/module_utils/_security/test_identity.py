@@ -1,0 +1,79 @@
+# Copyright: Slipway engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The generated identities: exactly the delivered kinds, the engine's own needs, nothing that grants more."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._security.identity import (
+    JOURNAL_RULES,
+    deployer_objects,
+    identity_objects,
+    viewer_objects,
+)
+
+USER = {"kind": "User", "name": "slipway:deployer"}
+
+
+def by_key(objects):
+    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+
+
+def test_a_role_per_namespace_allows_exactly_the_delivered_kinds_plus_the_engine_reads():
+    objects = by_key(deployer_objects("local", USER, {"shop": {("apps", "deployments"), ("", "services"),
+                                                               ("", "configmaps")}}, "slipway-system"))
+    role = objects[("Role", "shop", "slipway:deployer:local")]
+    writes = [rule for rule in role["rules"] if "create" in rule["verbs"]]
+    assert [(rule["apiGroups"], rule["resources"]) for rule in writes] == [([""], ["configmaps", "services"]),
+                                                                            (["apps"], ["deployments"])]
+    assert writes[0]["verbs"] == ["get", "list", "watch", "create", "update", "patch", "delete"]
+    reads = [rule for rule in role["rules"] if "create" not in rule["verbs"]]
+    assert {r for rule in reads for r in rule["resources"]} == {"pods", "events", "replicasets", "services/proxy"}
+    assert objects[("Role", "slipway-system", "slipway:deployer:local")]["rules"] == JOURNAL_RULES
+    binding = objects[("RoleBinding", "shop", "slipway:deployer:local")]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "slipway:deployer:local"}
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                    "name": "slipway:deployer"}]
+    cluster = objects[("ClusterRole", None, "slipway:deployer:local")]
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in cluster["rules"])
+    assert all(o["metadata"]["labels"] == {"slipway.io/identity-of": "local"} for o in objects.values())
+
+
+def test_a_service_account_subject_keeps_its_namespace():
+    sa = {"kind": "ServiceAccount", "name": "deployer", "namespace": "ci"}
+    binding = deployer_objects("ci", sa, {"app": {("", "services")}}, "slipway-system")[1]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "deployer", "namespace": "ci"}]
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({("rbac.authorization.k8s.io", "rolebindings")}, r"may not write access rules \(RBAC\)"),
+    ({("admissionregistration.k8s.io", "validatingadmissionpolicies")}, "admission policies"),
+])
+def test_kinds_that_would_grant_more_are_refused(resources, message):
+    with pytest.raises(SlipwayError, match=message):
+        deployer_objects("local", USER, {"shop": resources}, "slipway-system")
+
+
+@pytest.mark.parametrize("subject", [None, {"kind": "Robot", "name": "x"}, {"kind": "User"},
+                                     {"kind": "ServiceAccount", "name": "x"}])
+def test_a_malformed_subject_is_refused(subject):
+    with pytest.raises(SlipwayError, match="subject"):
+        deployer_objects("local", subject, {"shop": {("", "services")}}, "slipway-system")
+
+
+def test_systems_in_the_journal_namespace_or_none_at_all_are_refused():
+    with pytest.raises(SlipwayError, match="journal's namespace"):
+        deployer_objects("local", USER, {"slipway-system": {("", "services")}}, "slipway-system")
+    with pytest.raises(SlipwayError, match="deliver nothing"):
+        deployer_objects("local", USER, {}, "slipway-system")
+
+
+def test_viewers_read_the_systems_namespaces_but_never_the_journal():
+    objects = identity_objects("local", USER, {"shop": {("", "services")}}, "slipway-system", ["developers"])
+    viewers = [o for o in objects if o["metadata"]["name"] == "slipway:viewer:local"]
+    assert [(o["metadata"]["namespace"], o["roleRef"]["name"]) for o in viewers] == [("shop", "view")]
+    assert viewers[0]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                       "name": "developers"}]
+    assert viewer_objects("local", [], ["shop"]) == []
