@@ -65,26 +65,37 @@ def unmount_below(root: Path) -> None:
         subprocess.run(["umount", "--lazy", point], check=False)
 
 
-@step("base image slipway/debian (debootstrap)")
-def ensure_debian_image() -> str:
-    ref = BASE_IMAGES["debian"]
-    if image_present(ref):
-        return "cached"
-    root = STATE / "build" / "debian-rootfs"
-    log = LOGS / "base-images.log"
+def debootstrap_image(ref: str, includes: list[str], log: Path, changes: list[str],
+                      customise=None) -> None:
+    """A minbase Debian tree from the host's apt mirror, optionally customised, ``docker import``ed as ``ref``.
+
+    ``customise(root)`` edits the tree before the import; ``changes`` are Dockerfile instructions for the import.
+    """
+    root = STATE / "build" / f"rootfs-{ref.replace('/', '_').replace(':', '_')}"
     if root.exists():
         unmount_below(root)
         shutil.rmtree(root)
-    run(["debootstrap", "--variant=minbase", "--include=python3,python3-apt,sudo", "bookworm", str(root),
+    run(["debootstrap", "--variant=minbase", f"--include={','.join(includes)}", "bookworm", str(root),
          apt_mirror()], log=log)
     unmount_below(root)
+    if customise:
+        customise(root)
     tar = subprocess.Popen(["tar", "-C", str(root), "--one-file-system", "-c", "."], stdout=subprocess.PIPE)
+    change_args = [arg for change in changes for arg in ("--change", change)]
     with log.open("ab") as out:
-        imported = subprocess.run(["docker", "import", "--change", 'CMD ["/bin/bash"]', "-", ref],
+        imported = subprocess.run(["docker", "import", *change_args, "-", ref],
                                   stdin=tar.stdout, stdout=out, stderr=subprocess.STDOUT,
                                   env=dict(os.environ, DOCKER_HOST=docker_host()))
     tar.wait()
     if imported.returncode != 0 or tar.returncode != 0:
         raise StepFailed(f"docker import of {root} failed; see {log}")
     shutil.rmtree(root)
+
+
+@step("base image slipway/debian (debootstrap)")
+def ensure_debian_image() -> str:
+    ref = BASE_IMAGES["debian"]
+    if image_present(ref):
+        return "cached"
+    debootstrap_image(ref, ["python3", "python3-apt", "sudo"], LOGS / "base-images.log", ['CMD ["/bin/bash"]'])
     return "built"
