@@ -35,6 +35,18 @@ demo: up                    ## the main job: build, test and deliver the example
 	@echo "The shop's frontend: http://127.0.0.1:$(DEMO_PORT)/ (its API: http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products)"
 	@curl -fsS --max-time 10 http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products && echo
 
+# A showroom of this checkout's branch (docs/showrooms.md): the whole shop in namespaces of its own, with a URL
+SHOWROOM ?= $(shell git rev-parse --abbrev-ref HEAD)
+.PHONY: showroom showrooms showroom-retire
+showroom: up                ## deploy the branch as a showroom: make showroom [SHOWROOM=feature-x]
+	$(STACK_ENV); ansible-playbook -i inventories/showroom playbooks/showroom.yml -e slipway_showroom='$(SHOWROOM)'
+
+showrooms: up               ## list the showrooms (branch, who, systems, URL, age)
+	$(STACK_ENV); ansible-playbook -i inventories/showroom playbooks/showrooms.yml
+
+showroom-retire: up         ## retire a showroom: make showroom-retire SHOWROOM=feature-x
+	$(STACK_ENV); ansible-playbook -i inventories/showroom playbooks/showroom_retire.yml -e slipway_showroom='$(SHOWROOM)'
+
 test: up lint sanity unit integration   ## everything CI runs
 
 lint: setup                 ## ruff + ansible-lint (production profile)

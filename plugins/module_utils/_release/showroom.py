@@ -172,13 +172,17 @@ def hostname(name, domain):
 
 def with_route(rendered, name, route):
     """The rendered systems with the showroom's HTTPRoute among the entry system's objects, so that it is applied,
-    recorded, rolled back and pruned with them. ``route``: {system, port, hostname, gateway}."""
+    recorded, rolled back and pruned with them. ``route``: {system, port, hostname, gateway}. An entry system that
+    renders a route for the host name itself (the shop's frontend does, from ``slipway_gateway``) keeps its own."""
     entry = route.get("system")
     systems = []
     found = False
     for system in rendered:
         if system.get("name") == entry:
             found = True
+            if _routes_host(system, route["hostname"]):
+                systems.append(system)
+                continue
             document = route_document(name, route["hostname"], route.get("service") or entry, route["port"],
                                       route.get("gateway"))
             document["metadata"]["namespace"] = system.get("namespace")
@@ -189,6 +193,12 @@ def with_route(rendered, name, route):
         raise SlipwayError(f"the showroom's entry system {entry!r} is not delivered: set slipway_showroom_entry to "
                            f"one of {sorted(s.get('name') for s in rendered)}")
     return systems
+
+
+def _routes_host(system, host):
+    return any(isinstance(d.get("content"), dict) and d["content"].get("kind") == "HTTPRoute"
+               and host in ((d["content"].get("spec") or {}).get("hostnames") or [])
+               for d in system.get("documents") or [])
 
 
 def showroom_systems(rendered, showroom):

@@ -117,6 +117,17 @@ def test_the_route_goes_to_the_entry_system_through_the_gateway():
     assert len(systems[0]["documents"]) == 2
 
 
+def test_an_entry_system_that_routes_the_host_itself_keeps_its_own_route():
+    systems = rendered_shop()
+    own = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+           "metadata": {"name": "frontend", "namespace": "shop"}, "spec": {"hostnames": ["x.showroom.local"]}}
+    systems[1]["documents"].append({"file": "deploy/route.yaml.j2", "index": 0, "content": own})
+    routed = s.with_route(systems, "x", {"system": "frontend", "port": 8080, "hostname": "x.showroom.local",
+                                         "gateway": {"name": "slipway"}})
+    assert [d["content"]["metadata"]["name"] for d in routed[1]["documents"]
+            if d["content"] and d["content"]["kind"] == "HTTPRoute"] == ["frontend"]
+
+
 def test_a_route_to_a_system_not_delivered_or_without_gateway_is_refused():
     with pytest.raises(SlipwayError, match="entry system 'web' is not delivered"):
         s.with_route(rendered_shop(), "x", {"system": "web", "port": 80, "hostname": "x.local",
