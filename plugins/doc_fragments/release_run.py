@@ -42,4 +42,14 @@ options:
     description: Namespace of the journal, the release snapshots and the lock.
     type: str
     default: slipway-system
+  history_max:
+    description:
+      - How many releases of the context the journal keeps (like Helm's C(--history-max)); after each recorded
+        release, older records are deleted with their stored objects. C(0) keeps every release.
+      - The last good release, the revisions a kept release refers to (where its objects are stored, the release a
+        rollback or canary step came from) and the release the context was at when a job took its hold are kept
+        whatever their age.
+      - Playbooks take it from C(slipway_history_max).
+    type: int
+    default: 20
 """

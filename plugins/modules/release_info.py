@@ -99,7 +99,11 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.args import
 try:
     from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
     from ansible_collections.slipway.platform.plugins.module_utils._kube.config import load_connection
-    from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
+    from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
+        OUTCOME_LABEL,
+        SUCCEEDED,
+        Journal,
+    )
     from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease, expired
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - reported by main()
@@ -108,20 +112,25 @@ except ImportError:  # pragma: no cover - reported by main()
 
 def read(client, params):
     journal = Journal(client, params["context"], params["journal_namespace"])
-    records = journal.records()
+    # the index first (metadata only), then only the records shown: a long history stays cheap to read
+    index = journal.index()
+    shown = index[-params["history"]:] if params["history"] else index
+    good = [e["revision"] for e in index if (e.get("labels") or {}).get(OUTCOME_LABEL) == SUCCEEDED]
+    wanted = [e["revision"] for e in shown] + good[-1:] + ([params["revision"]] if params["revision"] else [])
+    by_revision = {r["revision"]: r for r in journal.read(wanted)}
+    records = [by_revision[e["revision"]] for e in shown if e["revision"] in by_revision]
     lease = Lease(client, params["context"], holder="", namespace=params["journal_namespace"]).peek()
     spec = (lease or {}).get("spec") or {}
     result = {
         "latest": records[-1] if records else None,
-        "last_good": Journal.last_good(records),
-        "releases": records[-params["history"]:] if params["history"] else records,
+        "last_good": by_revision.get(good[-1]) if good else None,
+        "releases": records,
         "lock": None if lease is None else {"holder": spec.get("holderIdentity"), "acquired": spec.get("acquireTime"),
                                             "renewed": spec.get("renewTime"),
                                             "expired": expired(lease, time.time())},
     }
     if params["revision"] is not None:
-        result["release"] = next((r for r in records if r["revision"] == params["revision"]), None) \
-            or journal.get(params["revision"])
+        result["release"] = by_revision.get(params["revision"]) or journal.get(params["revision"])
     return result
 
 

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 import threading
 
-from fixtures.deliver.support import Journal, client_for, configmap, deployment, grant_namespace, run, system, unique
+from fixtures.deliver.support import (
+    Journal,
+    client_for,
+    configmap,
+    deployment,
+    grant_namespace,
+    live,
+    roll_back,
+    run,
+    secret,
+    system,
+    unique,
+)
 
 
 def forget_context(kubectl, name):
@@ -83,3 +95,29 @@ def test_five_concurrent_deliveries_of_different_contexts_all_succeed_with_consi
             kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         for name in contexts:
             forget_context(kubectl, name)
+
+
+def test_the_history_limit_prunes_old_releases_with_their_snapshots_and_keeps_what_is_referred_to(
+        stack_dir, ns, context, kubectl):
+    """history_max=2 over five releases: the oldest go with their snapshot Secrets, except the release that still
+    stores a system delivered once and carried since; a rollback to a kept release works."""
+    def app(version):
+        return system("app", ns, configmap("app", version=version), secret("app", password=f"pw-{version}"))
+
+    run(stack_dir, [app("1"), system("db", ns, configmap("db", version="1"), secret("db", password="pw-db"))],
+        context, history_max=2)
+    for version in "2345":
+        run(stack_dir, [app(version)], context, history_max=2)  # db is not delivered: carried from release 1
+    admin = client_for(stack_dir, "admin")
+    try:
+        records = Journal(admin, context).records()
+    finally:
+        admin.close()
+    assert [r["revision"] for r in records] == [1, 4, 5]
+    assert records[-1]["snapshot"]["stored"] == {"app": 5, "db": 1}
+    kept = kubectl("get", "configmaps,secrets", "-n", "slipway-system", "-l", f"slipway.io/snapshot-of={context}",
+                   "-o", "name").stdout.split()
+    assert sorted(kept) == sorted(f"secret/slipway-release-{context}-{r:06d}" for r in (1, 4, 5))
+    back = roll_back(stack_dir, context, revision=4, history_max=2)
+    assert back["rollback"]["to"] == 4
+    assert live(kubectl, "configmap", ns, "app")["data"] == {"version": "4"}

@@ -59,6 +59,7 @@ except ImportError:  # pragma: no cover - reported by the module
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # After a 401, how long a token agent (kubelet, vault agent, a CI step) gets to finish writing the rotated token
 # to the token file before the request is retried with it (R9: refresh and retry once, else a clean Unauthorized).
@@ -177,14 +178,18 @@ class KubeClient:
 
     # ------------------------------------------------------------------ requests
 
-    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False):
-        """Send one request; return the decoded JSON body (``None`` for a 404 when ``ok_missing``)."""
+    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False,
+                accept="application/json"):
+        """Send one request; return the decoded JSON body (``None`` for a 404 when ``ok_missing``).
+
+        ``accept``: :data:`METADATA_LIST` lists only the objects' metadata (a journal's index without its records).
+        """
         url = self.conn.server + path
         if query:
             url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None], doseq=True)
         dry_run = bool(query and query.get("dryRun"))
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if data is not None:
             headers["Content-Type"] = content_type
         attempts = 2 if method == "GET" else 1

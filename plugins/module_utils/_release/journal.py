@@ -4,22 +4,51 @@
 
 ``slipway-release-<context>-<revision:06d>`` holds ``release.json``; labels make a context's history one LIST.
 Secrets never enter a record: systems are recorded by image references and a keyed manifest digest.
+
+The labels and two annotations (the revisions a record needs kept, what is stored beside it) make the journal's
+index: a metadata-only LIST, which says which release is the latest, the last good one and what the history limit
+may prune (``history.py``) without reading a single record. Full reads are paged (``limit``/``continue``).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
+from ansible_collections.slipway.platform.plugins.module_utils._kube.client import METADATA_LIST, api_path
 
 NAMESPACE = "slipway-system"
 RECORD_KEY = "release.json"
+PACKED_RECORD_KEY = "release.json.gz"  # in binaryData, for a record too large to keep as plain text
+PLAIN_LIMIT = 256 * 1024  # bytes of JSON kept as plain text; larger records are gzipped (1,000 systems: ~830 KiB)
+CONFIGMAP_LIMIT = 1024 * 1024  # what the API server accepts in one ConfigMap's data and binaryData
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CONTEXT_LABEL = "slipway.io/context"
 REVISION_LABEL = "slipway.io/revision"
 OUTCOME_LABEL = "slipway.io/outcome"
+REFERS_TO = "slipway.io/refers-to"  # revisions this record needs kept: where its systems' objects are, its action's
+COMPANIONS = "slipway.io/companions"  # what its snapshot keeps beside it: "parts=N" and/or "secret"
 SUCCEEDED, FAILED = "succeeded", "failed"
+PAGE = 50  # records per page of a full read (a record of 1,000 systems is a few hundred KiB)
+INDEX_PAGE = 500
+
+
+def referenced_revisions(record):
+    """The revisions a record cannot do without: those holding its systems' stored objects, and the releases its
+    action (a rollback, a canary step) came from and went to."""
+    found = {int(r) for r in ((record.get("snapshot") or {}).get("stored") or {}).values()}
+    action = record.get("action") or {}
+    found |= {int(action[k]) for k in ("from", "to") if isinstance(action.get(k), int)}
+    found.discard(record.get("revision"))
+    return sorted(found)
+
+
+def companions_note(record):
+    index = record.get("snapshot") or {}
+    return ",".join(([f"parts={index['parts']}"] if index.get("parts") else [])
+                    + (["secret"] if index.get("secrets") else []))
 
 
 def record_name(context, revision):
@@ -30,9 +59,10 @@ def parse_record(configmap):
     """The release dict stored in a journal ConfigMap (with a clear error when it was tampered with)."""
     name = (configmap.get("metadata") or {}).get("name")
     raw = (configmap.get("data") or {}).get(RECORD_KEY)
+    packed = (configmap.get("binaryData") or {}).get(PACKED_RECORD_KEY)
     try:
-        record = json.loads(raw)
-    except (TypeError, ValueError):
+        record = json.loads(raw if raw is not None or packed is None else gzip.decompress(base64.b64decode(packed)))
+    except (TypeError, ValueError, OSError, EOFError):
         raise SlipwayError(f"journal record {NAMESPACE}/{name} has no readable {RECORD_KEY}",
                            hint="restore it from a backup or delete it; the journal is Slipway's source of truth"
                            ) from None
@@ -49,6 +79,21 @@ def release_content(record):
             for name, s in (record.get("systems") or {}).items()}
 
 
+def stored_record(body, text, context, revision):
+    """Put the record's JSON into the ConfigMap ``body``: plain, or gzipped beside the snapshot when it is large;
+    a record that still does not fit is refused before anything is sent."""
+    if len(text) <= PLAIN_LIMIT:
+        body["data"] = {RECORD_KEY: text}
+    else:
+        packed = base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+        body["binaryData"] = dict(body.get("binaryData") or {}, **{PACKED_RECORD_KEY: packed})
+    size = sum(len(v) for field in ("data", "binaryData") for v in (body.get(field) or {}).values())
+    if size > CONFIGMAP_LIMIT:
+        raise SlipwayError(f"the journal record of release {revision} of context {context} would be {size} bytes, "
+                           f"more than the {CONFIGMAP_LIMIT} a ConfigMap may hold",
+                           hint="split the context's systems over more contexts")
+
+
 class Journal:
     def __init__(self, client, context, namespace=NAMESPACE):
         self.client = client
@@ -59,16 +104,51 @@ class Journal:
     def _collection(self):
         return api_path("v1", "configmaps", self.namespace)
 
+    @property
+    def _selector(self):
+        return f"{MANAGED_BY}=slipway,{CONTEXT_LABEL}={self.context}"
+
+    def _pages(self, size, accept="application/json", selector=None):
+        query = {"labelSelector": selector or self._selector, "limit": size}
+        while True:
+            body = self.client.request("GET", self._collection, query=query, accept=accept)
+            yield from body.get("items") or []
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            query = dict(query, **{"continue": token})
+
     def records(self):
-        """Every release of the context, oldest first."""
-        selector = f"{MANAGED_BY}=slipway,{CONTEXT_LABEL}={self.context}"
-        body = self.client.get(self._collection, query={"labelSelector": selector})
-        records = [parse_record(item) for item in body.get("items") or []]
+        """Every release of the context, oldest first (read in pages)."""
+        records = [parse_record(item) for item in self._pages(PAGE)]
         return sorted(records, key=lambda r: r["revision"])
 
+    def read(self, revisions):
+        """The records of ``revisions`` (those that exist), oldest first: one paged LIST, not one GET each."""
+        if not revisions:
+            return []
+        selector = f"{self._selector},{REVISION_LABEL} in ({','.join(str(int(r)) for r in sorted(set(revisions)))})"
+        return sorted((parse_record(item) for item in self._pages(PAGE, selector=selector)),
+                      key=lambda r: r["revision"])
+
+    def index(self):
+        """The metadata of every record, oldest first, without the records (see the module docstring)."""
+        found = []
+        for item in self._pages(INDEX_PAGE, accept=METADATA_LIST):
+            meta = item.get("metadata") or {}
+            try:
+                revision = int((meta.get("labels") or {}).get(REVISION_LABEL))
+            except (TypeError, ValueError):
+                continue  # not a record this code wrote; records() reports it
+            found.append(dict(meta, revision=revision))
+        return sorted(found, key=lambda m: m["revision"])
+
     def latest(self, records=None):
-        records = self.records() if records is None else records
-        return records[-1] if records else None
+        """The latest record: from ``records`` when given, else read alone (the index, then one record)."""
+        if records is not None:
+            return records[-1] if records else None
+        index = self.index()
+        return self.get(index[-1]["revision"]) if index else None
 
     @staticmethod
     def last_good(records):
@@ -93,14 +173,17 @@ class Journal:
         for _attempt in range(5):
             record = dict(record, revision=revision)
             extra = attach(record) if attach is not None else {}
+            text = json.dumps(record, sort_keys=True, separators=(",", ":"))
             body = {
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": record_name(self.context, revision), "namespace": self.namespace,
                              "labels": {MANAGED_BY: "slipway", CONTEXT_LABEL: self.context,
-                                        REVISION_LABEL: str(revision), OUTCOME_LABEL: record.get("outcome", "")}},
-                "data": {RECORD_KEY: json.dumps(record, sort_keys=True, indent=1)},
+                                        REVISION_LABEL: str(revision), OUTCOME_LABEL: record.get("outcome", "")},
+                             "annotations": {REFERS_TO: ",".join(map(str, referenced_revisions(record))),
+                                             COMPANIONS: companions_note(record)}},
             }
             body.update(extra)
+            stored_record(body, text, self.context, revision)
             try:
                 self.client.request("POST", self._collection, body=body)
                 return record

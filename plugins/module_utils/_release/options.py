@@ -33,6 +33,7 @@ class Options:
     lock_duration: int = 30
     holder: str | None = None
     journal_namespace: str = NAMESPACE
+    history_max: int = 20  # releases kept per context (history.py); 0 keeps them all
     confirmed: bool = False
     retire: tuple = ()  # systems to take out of the context: their objects pruned, gone from the release
     retire_absent: bool = False  # retire every recorded system this delivery does not deliver

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest
+from ansible_collections.slipway.platform.plugins.module_utils._release.history import prune
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
 from ansible_collections.slipway.platform.plugins.module_utils._release.options import actor
 from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import snapshot_writer
@@ -81,7 +83,12 @@ def write_record(delivery, record):
         if entry.get("result") != "carried" and not entry.get("changed_in"):
             entry["changed_in"] = after + 1
     journal = Journal(delivery.client, delivery.opts.context, delivery.opts.journal_namespace)
-    return journal.write(record, after_revision=after, attach=snapshot_writer(delivery))  # objects, for rollback
+    written = journal.write(record, after_revision=after, attach=snapshot_writer(delivery))  # objects, for rollback
+    try:
+        prune(journal, delivery.opts.history_max, delivery.say)
+    except SlipwayError as exc:  # housekeeping: the release is recorded; the next run prunes again
+        delivery.say(f"journal: could not prune the history ({exc.msg}); the next release tries again")
+    return written
 
 
 def _iso(epoch):

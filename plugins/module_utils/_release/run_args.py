@@ -23,6 +23,7 @@ RELEASE_RUN_SPEC = dict(
     holder=dict(type="str"),
     confirmed=dict(type="bool", default=False),
     journal_namespace=dict(type="str", default="slipway-system"),
+    history_max=dict(type="int", default=20),
 )
 
 
@@ -32,11 +33,14 @@ def release_options(params, check_mode, diff, **more):
 
     if params["concurrency"] < 1 or params["lock_duration"] < 1:
         raise SlipwayError("concurrency and lock_duration must be at least 1")
+    if params.get("history_max", 20) < 0:
+        raise SlipwayError("history_max must be 0 (keep every release) or more")
     return Options(context=params["context"], check_mode=check_mode, diff=diff, wait=params["wait"],
                    wait_timeout=params["wait_timeout"], concurrency=params["concurrency"],
                    lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"],
                    holder=params["holder"], confirmed=params["confirmed"],
-                   journal_namespace=params["journal_namespace"], **more)
+                   journal_namespace=params["journal_namespace"], history_max=params.get("history_max", 20),
+                   **more)
 
 
 def release_client(params):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from http.server import BaseHTTPRequestHandler
 
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_error
@@ -25,6 +26,18 @@ class JsonAnswers(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def selected(selector, labels):
+    """Equality (``k=v``) and set-based (``k in (a,b)``) label selectors, joined by commas."""
+    for part in re.findall(r"[^,(]+(?:\([^)]*\))?", selector):
+        if " in (" in part:
+            key, values = part.split(" in (")
+            if labels.get(key.strip()) not in [v.strip() for v in values.rstrip(")").split(",")]:
+                return False
+        elif labels.get(part.split("=")[0]) != part.split("=", 1)[1]:
+            return False
+    return True
+
+
 class FakeClient:
     def __init__(self):
         self.store = {}
@@ -43,7 +56,8 @@ class FakeClient:
     def get(self, path, query=None, ok_missing=False):
         return self.request("GET", path, query=query, ok_missing=ok_missing)
 
-    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False):
+    def request(self, method, path, body=None, query=None, content_type="application/json", ok_missing=False,
+                accept="application/json"):
         self.calls.append((method, path, query))
         self.requests += 1
         dry = bool(query and query.get("dryRun"))
@@ -55,9 +69,7 @@ class FakeClient:
             items = [copy.deepcopy(v) for k, v in sorted(self.store.items()) if k.rsplit("/", 1)[0] == path]
             selector = (query or {}).get("labelSelector")
             if selector:
-                wanted = dict(part.split("=") for part in selector.split(","))
-                items = [i for i in items if all((i["metadata"].get("labels") or {}).get(k) == v
-                                                 for k, v in wanted.items())]
+                items = [i for i in items if selected(selector, i["metadata"].get("labels") or {})]
             if items or path.endswith(("configmaps", "leases", "secrets", "deployments")):
                 return {"items": items}
             if ok_missing:
@@ -78,6 +90,8 @@ class FakeClient:
         if method == "PATCH":
             return self.patch(path, body, query)
         if method == "DELETE":
+            if path not in self.store and ok_missing:
+                return None
             if path not in self.store:
                 self._fail(method, path, 404, "NotFound", "not found")
             if not dry:

@@ -29,12 +29,12 @@ def obj(name, version, **extra):
 
 
 class Scripted(JsonAnswers):
-    """Lists answer ``lists`` in turn (the last one repeats); watches play ``watches`` in turn: a list of events to
-    stream, then ``"drop"`` (cut the connection mid-stream), ``"end"`` (end the watch as its timeout does) or
-    ``"hold"`` (stay open until the test ends); an int answers that HTTP status instead."""
+    """Lists answer ``lists`` in turn (the last one repeats); the watches of a path play ``watches[path]`` in turn:
+    a list of events to stream, then ``"drop"`` (cut the connection mid-stream), ``"end"`` (end the watch as its
+    timeout does) or ``"hold"`` (stay open until the test ends); an int answers that HTTP status instead."""
 
     protocol_version = "HTTP/1.1"
-    lists, watches, seen, release = [], [], [], threading.Event()
+    lists, watches, seen, release = [], {}, [], threading.Event()
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         url = urlsplit(self.path)
@@ -43,7 +43,8 @@ class Scripted(JsonAnswers):
         if query.get("watch") != "true":
             body = self.lists.pop(0) if len(self.lists) > 1 else self.lists[0]
             return self.reply(200, body)
-        script = self.watches.pop(0) if self.watches else "hold"
+        scripts = self.watches.get(url.path) or []
+        script = scripts.pop(0) if scripts else "hold"
         if isinstance(script, int):
             return self.reply(script, {"kind": "Status", "code": script, "reason": "Gone" if script == 410 else "",
                                        "message": "too old resource version"})
@@ -72,7 +73,7 @@ class Scripted(JsonAnswers):
 
 @pytest.fixture
 def server():
-    Scripted.lists, Scripted.watches, Scripted.seen = [], [], []
+    Scripted.lists, Scripted.watches, Scripted.seen = [], {}, []
     Scripted.release = threading.Event()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     httpd.daemon_threads = True
@@ -101,7 +102,7 @@ def lists_made():
 def test_a_dropped_watch_resumes_from_the_last_version_and_a_410_lists_again(server):
     Scripted.lists = [{"metadata": {"resourceVersion": "10"}, "items": [obj("a", 9)]},
                       {"metadata": {"resourceVersion": "20"}, "items": [obj("a", 9), obj("b", 11), obj("c", 19)]}]
-    Scripted.watches = [
+    Scripted.watches[PODS] = [
         [{"type": "ADDED", "object": obj("b", 11)}, "drop"],  # the connection breaks after one event
         [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old resource version"}}],
         [{"type": "BOOKMARK", "object": obj("", 25)}, {"type": "DELETED", "object": obj("a", 26)}, "hold"],
@@ -122,8 +123,8 @@ def test_a_dropped_watch_resumes_from_the_last_version_and_a_410_lists_again(ser
 
 def test_a_watch_the_server_ends_is_resumed_without_listing(server):
     Scripted.lists = [{"metadata": {"resourceVersion": "5"}, "items": []}]
-    Scripted.watches = [[{"type": "ADDED", "object": obj("a", 6)}, "end"],
-                        [{"type": "MODIFIED", "object": obj("a", 7, status={"phase": "Running"})}, "hold"]]
+    Scripted.watches[PODS] = [[{"type": "ADDED", "object": obj("a", 6)}, "end"],
+                              [{"type": "MODIFIED", "object": obj("a", 7, status={"phase": "Running"})}, "hold"]]
     informer = Informer(KubeClient(server), PODS, on_change=lambda: None, interval=0.05).start()
     try:
         until(lambda: informer.items().get("a", {}).get("status") == {"phase": "Running"})
@@ -138,7 +139,7 @@ def test_a_watch_the_server_ends_is_resumed_without_listing(server):
 def test_a_refused_watch_falls_back_to_listing_and_a_collection_that_cannot_be_listed_is_the_error(server):
     Scripted.lists = [{"metadata": {"resourceVersion": "5"}, "items": []},
                       {"metadata": {"resourceVersion": "8"}, "items": [obj("a", 7)]}]
-    Scripted.watches = [403]  # may list, may not watch
+    Scripted.watches[PODS] = [403]  # may list, may not watch
     informer = Informer(KubeClient(server), PODS, on_change=lambda: None, interval=0.05).start()
     try:
         until(lambda: "a" in informer.items())
@@ -158,7 +159,8 @@ def test_the_waiter_sees_a_deployment_become_ready_through_the_watch_with_one_li
                 "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
                            "availableReplicas": available}}
     Scripted.lists = [{"metadata": {"resourceVersion": "1"}, "items": [deployment(1, 0)]}]
-    Scripted.watches = [[{"type": "MODIFIED", "object": deployment(2, 1)}, "hold"], "hold", "hold"]
+    Scripted.watches["/apis/apps/v1/namespaces/shop/deployments"] = [
+        [{"type": "MODIFIED", "object": deployment(2, 1)}, "hold"]]
     resource = Resource(group_version="apps/v1", kind="Deployment", name="deployments", namespaced=True)
     hub = WaitHub(KubeClient(server), interval=0.05)
     target = Target(key="web", label="Deployment shop/web", resource=resource, namespace="shop", name="web")
