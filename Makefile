@@ -28,12 +28,12 @@ deps-images: up             ## the images generated services build on and run be
 	@echo "deps-images: slipway/python:bookworm, slipway/postgres:15, slipway/redis:7 (a few minutes each the first time; seconds when built)"
 	$(STACK_ENV); hack/deps-images.sh
 
-DEMO_PORT ?= 18080
+# the stack's gateway (docs/gateway.md): its routes pick requests by their Host header
+GATEWAY_PORT ?= 18090
 demo: up                    ## the main job: build, test and deliver the example shop to the local context
 	$(STACK_ENV); ansible-playbook -i inventories/local playbooks/site.yml
-	$(PY) hack/stack.py forward shop/frontend --port $(DEMO_PORT)
-	@echo "The shop's frontend: http://127.0.0.1:$(DEMO_PORT)/ (its API: http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products)"
-	@curl -fsS --max-time 10 http://127.0.0.1:$(DEMO_PORT)/cgi-bin/api/products && echo
+	@echo "The shop's frontend through the gateway: curl -H 'Host: shop.local' http://127.0.0.1:$(GATEWAY_PORT)/ (its API: /cgi-bin/api/products)"
+	@curl -fsS --max-time 10 -H 'Host: shop.local' http://127.0.0.1:$(GATEWAY_PORT)/cgi-bin/api/products && echo
 
 # A showroom of this checkout's branch (docs/showrooms.md): the whole shop in namespaces of its own, with a URL
 SHOWROOM ?= $(shell git rev-parse --abbrev-ref HEAD)

@@ -1,6 +1,6 @@
 """Stage: the standard-channel Gateway API CRDs, so Slipway's canary can route by weight and header.
 
-No controller implements them here: the stack proves the objects; a real context's gateway carries the traffic.
+The controller that implements them is the stack's gateway on the real node (``gateway.py``, docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def gateway_api_installed() -> bool:
     return any(r.get("name") == "httproutes" for r in served.get("resources", []))
 
 
-@step(f"Gateway API {GATEWAY_API_VERSION} CRDs (standard channel, no controller)")
+@step(f"Gateway API {GATEWAY_API_VERSION} CRDs (standard channel)")
 def ensure_gateway_api() -> str:
     if gateway_api_installed():
         return "already installed"

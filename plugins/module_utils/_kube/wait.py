@@ -24,6 +24,7 @@ READY, PENDING, FAILED = "ready", "pending", "failed"
 WAITED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet", "CustomResourceDefinition",
                 "HTTPRoute"}
 ROUTE_CONDITIONS = ("Accepted", "ResolvedRefs")  # what every gateway a route names must say True
+ROUTE_UNCLAIMED = 5.0  # seconds without any gateway reporting on a route: nothing here serves its parents
 # pull failures (ErrImagePull, ImagePullBackOff) are decided by image_pull.classify, on the evidence
 ROUND_GAP = 0.05  # seconds between two rounds: a burst of watch events is judged once
 EVENT_PODS = 5  # pods of a failed workload whose warning events are read
@@ -263,6 +264,7 @@ class Target:
     done: threading.Event = field(default_factory=threading.Event)
     ready_at: float | None = None
     said: str = ""  # the last waiting reason told to the progress, so each is told once
+    unclaimed_since: float | None = None  # an HTTPRoute that no gateway has reported on yet
 
 
 class WaitHub:
@@ -392,12 +394,25 @@ class WaitHub:
                         reason = f"{reason}; waiting out a pull that can heal: {healing}"
                         self._tell(target, healing)
                     target.details = [pod_summary(p) for p in mine[:5]]
+                if state == PENDING and resource.kind == "HTTPRoute":
+                    state, reason = self._unclaimed(target, obj, reason)
                 target.state, target.reason = state, reason
                 if state == FAILED:
                     target.details = target.details + self.events(namespace, target.name)
                 if state != PENDING:
                     target.ready_at = self.clock()
                     target.done.set()
+
+    def _unclaimed(self, target, route, reason):
+        """A route that no gateway reports on within ``ROUTE_UNCLAIMED`` names Gateways nothing here implements (a
+        Gateway that does not exist, or a class without a controller, gets no status at all): not waited for."""
+        if (route.get("status") or {}).get("parents"):
+            return PENDING, reason
+        if target.unclaimed_since is None:
+            target.unclaimed_since = self.clock()
+        if self.clock() - target.unclaimed_since < ROUTE_UNCLAIMED:
+            return PENDING, reason
+        return READY, f"no gateway reported on it within {ROUTE_UNCLAIMED:g}s: nothing here implements its parentRefs"
 
     def _tell(self, target, healing):
         if self.notify is not None and healing != target.said:

@@ -31,7 +31,7 @@ ROUTE_ANNOTATION = "slipway.io/canary"
 ROUTE_MANAGER = "slipway-canary"  # field manager of the route writes, dropped again when the route is restored
 MAX_WEIGHT = 1000000  # the Gateway API's largest backendRef weight
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$")  # an RFC 7230 token, as the CRD validates
-ROUTE_KEYS = ("name", "namespace", "header")
+ROUTE_KEYS = ("name", "namespace", "header", "gateway")
 
 
 def route_request(route, namespace):
@@ -56,8 +56,13 @@ def route_request(route, namespace):
         if not 1 <= len(str(header["value"])) <= 4096:
             raise SlipwayError("route.header.value must be 1 to 4096 characters")
         header = {"name": str(header["name"]), "value": str(header["value"])}
+    gateway = route.get("gateway")
+    if gateway is not None:
+        if not isinstance(gateway, dict) or not gateway.get("name") or not gateway.get("namespace"):
+            raise SlipwayError("route.gateway takes the context's Gateway as name and namespace (slipway_gateway)")
+        gateway = {"name": str(gateway["name"]), "namespace": str(gateway["namespace"])}
     return {"name": route["name"], "namespace": route.get("namespace") or namespace, "header": header,
-            "services_namespace": namespace}
+            "services_namespace": namespace, "gateway": gateway}
 
 
 def label(route):
@@ -176,8 +181,26 @@ def canary_rules(rules, canaries, weight, header, route):
     return out
 
 
+def attached(live, gateway):
+    """Whether the route names ``gateway`` ({name, namespace}) among its parentRefs."""
+    namespace = (live.get("metadata") or {}).get("namespace")
+    return any(ref.get("group", "gateway.networking.k8s.io") == "gateway.networking.k8s.io"
+               and ref.get("kind", "Gateway") == "Gateway" and ref.get("name") == gateway["name"]
+               and ref.get("namespace", namespace) == gateway["namespace"]
+               for ref in (live.get("spec") or {}).get("parentRefs") or [])
+
+
 def started_route(live, system, canaries, weight, header, route):
     """The route body for a canary ``start`` (from the rules before the canary, so a re-weight is exact)."""
+    gateway = route.get("gateway")
+    if gateway and not attached(live, gateway):
+        parents = [f"{ref.get('namespace', route['namespace'])}/{ref.get('name')}"
+                   for ref in (live.get("spec") or {}).get("parentRefs") or []]
+        raise SlipwayError(f"{label(route)} is not attached to the context's Gateway {gateway['namespace']}/"
+                           f"{gateway['name']} (its parentRefs: {', '.join(parents) or 'none'}), so no request "
+                           "through the context's gateway would follow the canary; nothing was written",
+                           hint="add the Gateway to the route's parentRefs (a template takes it from "
+                                "slipway_gateway), or name a route that is attached to it")
     before = rules_before(live, system)
     routed = routed_services(before, route)
     if not set(routed) & set(canaries):

@@ -16,6 +16,7 @@ from fake_kube import FakeClient
 ROUTE = {"name": "shop", "namespace": "shop", "header": None}
 HEADER = {"name": "X-Canary", "value": "always"}
 CANARIES = {"web": "web-canary"}
+GATEWAY = {"name": "slipway", "namespace": "slipway-gateway"}
 
 
 def ref(name, weight=1, port=80, **extra):
@@ -142,14 +143,30 @@ def test_header_clashes_and_weight_overflow_are_refused():
 
 def test_route_requests_are_checked():
     assert rt.route_request({"name": "shop"}, "shop") == {"name": "shop", "namespace": "shop", "header": None,
-                                                          "services_namespace": "shop"}
+                                                          "services_namespace": "shop", "gateway": None}
+    assert rt.route_request({"name": "r", "gateway": GATEWAY}, "shop")["gateway"] == GATEWAY
     assert rt.route_request({"name": "r", "namespace": "gw", "header": HEADER}, "shop")["header"] == HEADER
     for bad, message in (({}, "needs name"), ({"name": "r", "weight": 3}, "unknown key"),
                          ({"name": "r", "header": {"name": "X"}}, "exactly name and value"),
                          ({"name": "r", "header": {"name": "bad header", "value": "1"}}, "not a valid HTTP header"),
-                         ({"name": "r", "header": {"name": "X", "value": ""}}, "1 to 4096"), ("shop", "mapping")):
+                         ({"name": "r", "header": {"name": "X", "value": ""}}, "1 to 4096"), ("shop", "mapping"),
+                         ({"name": "r", "gateway": {"name": "gw"}}, "name and namespace")):
         with pytest.raises(SlipwayError, match=message):
             rt.route_request(bad, "shop")
+
+
+def test_a_route_attached_to_the_contexts_gateway_is_weighted():
+    live = route(rule(ref("web")))
+    live["spec"]["parentRefs"] = [{"name": "gw"}, dict(GATEWAY, group="gateway.networking.k8s.io", kind="Gateway")]
+    request = rt.route_request({"name": "shop", "gateway": GATEWAY}, "shop")
+    assert weights(rt.started_route(live, "web", CANARIES, 10, None, request)) == [("web", 90), ("web-canary", 10)]
+
+
+def test_a_route_not_attached_to_the_contexts_gateway_is_refused_naming_its_parents():
+    request = rt.route_request({"name": "shop", "gateway": GATEWAY}, "shop")
+    with pytest.raises(SlipwayError, match=r"HTTPRoute shop/shop is not attached to the context's Gateway "
+                                           r"slipway-gateway/slipway \(its parentRefs: shop/gw\)"):
+        rt.started_route(route(rule(ref("web"))), "web", CANARIES, 10, None, request)
 
 
 def test_hand_back_drops_only_the_canary_field_manager():
