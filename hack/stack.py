@@ -56,6 +56,7 @@ from stacklib.realnode import up as real_node_up
 from stacklib.realnode.layout import BASE as REAL_NODE_BASE
 from stacklib.realnode.layout import MARKER as REAL_NODE_MARKER
 from stacklib.registry import ensure_registry, registry_answers
+from stacklib.sso import ISSUER, ensure_sso, sso_up
 
 
 def environment() -> dict:
@@ -84,6 +85,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         ("registry", registry_answers() if (SECRETS / "registry-password").exists() else False,
          f"127.0.0.1:{PORTS['registry']}"),
         ("etcd", etcd_answers(), f"http://127.0.0.1:{PORTS['etcd-client']}"),
+        ("sso (dex)", (PKI / "ca.crt").exists() and sso_up(), ISSUER),
         ("kube-apiserver", (PKI / "ca.crt").exists() and apiserver_up(),
          f"https://127.0.0.1:{PORTS['apiserver']}"),
         ("kube-controller-manager", (PKI / "ca.crt").exists() and https_ok(PORTS["controller-manager"], "/healthz"),
@@ -91,7 +93,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         ("kube-scheduler", (PKI / "ca.crt").exists() and https_ok(PORTS["scheduler"], "/healthz"),
          f"127.0.0.1:{PORTS['scheduler']}"),
         ("kwok", kwok_up(), f"127.0.0.1:{PORTS['kwok']}"),
-        ("gateway-api", gateway_api_installed(), f"{GATEWAY_API_VERSION} standard CRDs (no controller)"),
+        ("gateway-api", gateway_api_installed(), f"{GATEWAY_API_VERSION} standard CRDs"),
         *(real_node_probes.components() if with_real_node or REAL_NODE_MARKER.exists() else []),
         # the gateway runs on the real node, so it comes (and is checked) with it
         *(gateway_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
@@ -101,7 +103,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
 def cmd_status(_args) -> int:
     rows = components()
     code = print_components(rows)
-    if rows[3][1]:
+    if dict((name, ok) for name, ok, _ in rows)["kube-apiserver"]:
         print(f"{'nodes Ready':24} {nodes_ready()}")
     return code
 
@@ -132,6 +134,7 @@ def cmd_up(args) -> int:
         ensure_binaries()
         ensure_pki()
         ensure_etcd()
+        ensure_sso()
         ensure_apiserver()
         ensure_controller_manager()
         ensure_scheduler()
@@ -181,7 +184,7 @@ def cmd_down(_args) -> int:
         stop_daemon(forward.stem)
     if REAL_NODE_MARKER.exists() or REAL_NODE_BASE.exists():
         real_node_down.down()
-    order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "registry"]
+    order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "dex", "etcd", "registry"]
     stopped = [name for name in order if stop_daemon(name)]
     if stop_own_docker():
         stopped.append("dockerd")

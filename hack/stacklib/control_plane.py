@@ -11,6 +11,7 @@ import urllib.request
 from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, SECRETS, STATE
 from stacklib.kubeapi import apiserver_ready, https_ok
 from stacklib.proc import StepFailed, running_command, running_pid, start_daemon, step, wait_until
+from stacklib.sso import AUTHENTICATION_CONFIG, write_authentication_config
 
 
 def etcd_answers() -> bool:
@@ -109,6 +110,8 @@ def apiserver_command() -> list[str]:
         f"--audit-policy-file={AUDIT_POLICY}", f"--audit-log-path={LOGS / 'audit.log'}",
         "--audit-log-maxsize=200", "--audit-log-maxbackup=2",
         f"--encryption-provider-config={ENCRYPTION_CONFIG}",
+        # People: ID tokens of the stack's dex (stacklib/sso.py), users and groups prefixed oidc:
+        f"--authentication-config={AUTHENTICATION_CONFIG}",
         f"--kubelet-client-certificate={PKI / 'admin.crt'}", f"--kubelet-client-key={PKI / 'admin.key'}",
         # Reach kubelets (logs, exec, port-forward) by InternalIP: node names do not resolve here.
         "--kubelet-preferred-address-types=InternalIP,Hostname",
@@ -127,6 +130,7 @@ def ensure_apiserver() -> str:
     restarted = "restarted with a new command line" if running_pid("kube-apiserver") else "started"
     AUDIT_POLICY.write_text(json.dumps(audit_policy()))
     write_private(ENCRYPTION_CONFIG, json.dumps(encryption_config()))
+    write_authentication_config()
     start_daemon("kube-apiserver", apiserver_command())
     wait_until(apiserver_ready, "kube-apiserver /readyz", LOGS / "kube-apiserver.log", timeout=120,
                daemon="kube-apiserver")

@@ -35,28 +35,18 @@ def ansible_playbook(inventory, book, *args, ok=True):
     return done.stdout
 
 
-@pytest.fixture
-def setting(kubectl, stack_dir, tmp_path, context):
-    namespace = unique("t-identity")
-    kubectl("create", "namespace", namespace)
-    kubectl("create", "serviceaccount", "deployer", "-n", namespace)
-    token = kubectl("create", "token", "deployer", "-n", namespace, "--duration=30m").stdout.strip()
-    eco = tmp_path / "eco"
-    (eco / "api" / "deploy").mkdir(parents=True)
+def write_api_system(eco, namespace):
+    """System ``api``: a Deployment and a ConfigMap in ``namespace``."""
+    (eco / "api" / "deploy").mkdir(parents=True, exist_ok=True)
     (eco / "api" / "slipway.yml").write_text(yaml.safe_dump({
         "name": "api", "namespace": namespace, "depends_on": [], "images": [{"name": "api", "context": "."}],
         "manifests": "deploy"}))
     for name, text in TEMPLATES.items():
         (eco / "api" / "deploy" / name).write_text(text)
-    group = unique("t-viewers")
-    subject = {"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}
-    inventory = context_inventory(
-        tmp_path / "inventory", stack_dir,
-        connection={"slipway_kube_api_url": API_URL, "slipway_kube_ca_cert": str(stack_dir / "pki" / "ca.crt"),
-                    "slipway_kube_api_token": token},
-        slipway_context=context, slipway_ecosystem_root=str(eco), slipway_systems=["api"],
-        slipway_system_tags={"api": "v1"}, slipway_reports_dir=str(tmp_path / "reports"),
-        slipway_deliver_wait_timeout=90)
+
+
+def identity_playbook(tmp_path, stack_dir, context, subject, eco):
+    """A playbook that generates ``context``'s identities for system ``api`` as admin (extra var viewer_groups)."""
     book = tmp_path / "identity.yml"
     book.write_text(yaml.safe_dump([{
         "name": "Generate the context's identities", "hosts": "localhost", "connection": "local",
@@ -67,12 +57,37 @@ def setting(kubectl, stack_dir, tmp_path, context):
                        "systems": ["api"], "ecosystem_root": str(eco),
                        "kubeconfig": str(stack_dir / "kube" / "admin.kubeconfig")}},
                   {"name": "Show", "ansible.builtin.debug": {"var": "identity"}}]}]))
-    yield {"namespace": namespace, "token": token, "inventory": inventory, "book": book, "eco": eco,
-           "group": group, "context": context}
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    return book
+
+
+def remove_identities(kubectl, context):
     for kind in ("rolebindings", "roles"):
         kubectl("delete", kind, "-A", "-l", f"slipway.io/identity-of={context}", check=False)
     kubectl("delete", "clusterrolebindings,clusterroles", "-l", f"slipway.io/identity-of={context}", check=False)
+
+
+@pytest.fixture
+def setting(kubectl, stack_dir, tmp_path, context):
+    namespace = unique("t-identity")
+    kubectl("create", "namespace", namespace)
+    kubectl("create", "serviceaccount", "deployer", "-n", namespace)
+    token = kubectl("create", "token", "deployer", "-n", namespace, "--duration=30m").stdout.strip()
+    eco = tmp_path / "eco"
+    write_api_system(eco, namespace)
+    group = unique("t-viewers")
+    subject = {"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}
+    inventory = context_inventory(
+        tmp_path / "inventory", stack_dir,
+        connection={"slipway_kube_api_url": API_URL, "slipway_kube_ca_cert": str(stack_dir / "pki" / "ca.crt"),
+                    "slipway_kube_api_token": token},
+        slipway_context=context, slipway_ecosystem_root=str(eco), slipway_systems=["api"],
+        slipway_system_tags={"api": "v1"}, slipway_reports_dir=str(tmp_path / "reports"),
+        slipway_deliver_wait_timeout=90)
+    book = identity_playbook(tmp_path, stack_dir, context, subject, eco)
+    yield {"namespace": namespace, "token": token, "inventory": inventory, "book": book, "eco": eco,
+           "group": group, "context": context}
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    remove_identities(kubectl, context)
 
 
 def generate(setting, *groups, ok=True, check=False):
@@ -82,9 +97,13 @@ def generate(setting, *groups, ok=True, check=False):
 
 def can(kubectl, setting, verb, resource, namespace):
     """The API server's own verdict for the deployer's token (no impersonation)."""
+    return token_can(kubectl, setting["token"], verb, resource, namespace)
+
+
+def token_can(kubectl, token, verb, resource, namespace):
     resource, _slash, subresource = resource.partition("/")
     more = [f"--subresource={subresource}"] if subresource else []
-    done = kubectl("auth", "can-i", verb, resource, *more, "-n", namespace, f"--token={setting['token']}",
+    done = kubectl("auth", "can-i", verb, resource, *more, "-n", namespace, f"--token={token}",
                    "--kubeconfig=/dev/null", f"--server={API_URL}",
                    f"--certificate-authority={Path(os.environ['SLIPWAY_STACK_DIR']) / 'pki' / 'ca.crt'}",
                    check=False)
