@@ -10,6 +10,12 @@ cd "$ROOT"
 say() { printf '[setup] %s\n' "$*"; }
 
 python3 hack/stack.py packages
+# Headless Chromium and its WebDriver, for the release report's browser test (tests/integration/test_report.py).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
