@@ -231,7 +231,8 @@ class ActionModule(ActionBase):
                 documents.extend(render_file(templar, name, os.path.join(manifests, filename), root))
             rendered.append({"name": name, "namespace": description.get("namespace"),
                              "depends_on": description.get("depends_on") or [], "images": system_images,
-                             "health": description.get("health"), "git_sha": sha, "documents": documents})
+                             "health": description.get("health"), "metrics": description.get("metrics"),
+                             "git_sha": sha, "documents": documents})
         def described(other):  # a peer as this delivery runs it (in a showroom, in the showroom's namespaces)
             description = read_description(root, other)[1]
             return showroom_description(description, args["showroom"]["name"]) if args.get("showroom") else description

@@ -52,4 +52,10 @@ options:
       - Playbooks take it from C(slipway_history_max).
     type: int
     default: 20
+  prometheus_url:
+    description:
+      - The context's Prometheus (for example C(http://prometheus.monitoring:9090)), asked by the metric gates a
+        system declares under C(health:) (C(query), C(threshold), C(comparison), C(samples), C(interval)).
+      - Playbooks take it from C(slipway_prometheus_url). A metric gate without it fails, saying so.
+    type: str
 """

@@ -3,9 +3,11 @@
 """Health gates as a system declares them under ``health:`` in its ``slipway.yml``: the spec and its checks.
 
 A gate is one mapping, or ``health`` is a list of them (all must pass, in order): an HTTP gate (``path`` and
-``port``: one GET through the API server's service proxy) or a command gate (``command``: an argv list run on the
-delivering host). Parsing is pure and part of the system description, so it sits below both the code that talks
-to the API (``_kube/objects.py`` validates the rendered systems with it) and the code that runs the gates
+``port``: one GET through the API server's service proxy), a command gate (``command``: an argv list run on the
+delivering host) or a metric gate (``query``: a PromQL query whose value, sampled ``samples`` times ``interval``
+seconds apart from the context's Prometheus, must compare to ``threshold`` as ``comparison`` says). Parsing
+is pure and part of the system description, so it sits below both the code that talks to the API
+(``_kube/objects.py`` validates the rendered systems with it) and the code that runs the gates
 (``_release/health.py``).
 """
 
@@ -19,11 +21,19 @@ from ansible_collections.slipway.platform.plugins.module_utils._system import DN
 
 HTTP_KEYS = ("path", "port", "service", "namespace", "scheme", "expect_status", "body_contains")
 COMMAND_KEYS = ("command", "env")
+METRIC_KEYS = ("query", "threshold", "comparison", "samples", "interval", "warmup", "no_data")
 COMMON_KEYS = ("attempts", "delay", "timeout")
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+NO_DATA = ("fail", "pass")
+# ${namespace}, ${system} and ${track} in a query: the gate's namespace, its system (the stable system's name for
+# a canary) and which pods to look at, "stable" after a rollout, "canary" during a canary step.
+QUERY_PLACEHOLDERS = ("namespace", "system", "track")
 # An HTTP gate retries: right after a rollout the Service's endpoints may still name pods that just went away.
 # A command does its own waiting if it needs to, and may be a whole smoke test: one attempt, a longer timeout.
+# A metric gate takes `samples` readings `interval` seconds apart (kept as attempts and delay); each must pass.
 DEFAULTS = {"http": {"attempts": 5, "delay": 2.0, "timeout": 5.0},
-            "command": {"attempts": 1, "delay": 2.0, "timeout": 60.0}}
+            "command": {"attempts": 1, "delay": 2.0, "timeout": 60.0},
+            "metric": {"attempts": 3, "delay": 10.0, "timeout": 5.0}}
 MAX_ATTEMPTS = 100
 RESERVED_ENV_PREFIX = "SLIPWAY_"
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service name, as Kubernetes
@@ -34,7 +44,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Gate:
     """One validated gate; ``spec()`` is its normalized form (what the journal keeps for a rollback)."""
 
-    kind: str  # "http" | "command"
+    kind: str  # "http" | "command" | "metric"
     attempts: int
     delay: float
     timeout: float
@@ -47,12 +57,20 @@ class Gate:
     body_contains: str | None = None
     command: tuple = ()
     env: tuple = ()  # ((name, value), ...), so the gate stays hashable
+    query: str | None = None
+    threshold: float = 0.0
+    comparison: str = "<="
+    no_data: str = "fail"
+    warmup: float = 0.0  # seconds before a metric gate's first sample: new pods need a few scrapes
 
     @property
     def label(self):
         if self.kind == "http":
             scheme = "https:" if self.scheme == "https" else ""
             return f"GET {self.namespace}/{scheme}{self.service}:{self.port}{self.path}"
+        if self.kind == "metric":
+            query = " ".join(self.query.split())
+            return f"metric {query if len(query) <= 80 else query[:77] + '...'} {self.comparison} {self.threshold:g}"
         text = shlex.join(self.command)
         return f"command {text if len(text) <= 80 else text[:77] + '...'}"
 
@@ -60,6 +78,10 @@ class Gate:
         common = {"attempts": self.attempts, "delay": self.delay, "timeout": self.timeout}
         if self.kind == "command":
             return dict(common, command=list(self.command), env=dict(self.env))
+        if self.kind == "metric":
+            return {"query": self.query, "threshold": self.threshold, "comparison": self.comparison,
+                    "samples": self.attempts, "interval": self.delay, "warmup": self.warmup,
+                    "timeout": self.timeout, "no_data": self.no_data}
         found = dict(common, path=self.path, port=self.port, service=self.service, namespace=self.namespace,
                      scheme=self.scheme, expect_status=list(self.expect_status))
         if self.body_contains is not None:
@@ -91,17 +113,20 @@ def parse_health(declared, system, namespace):
 def _parse_gate(item, where, system, namespace):
     if not isinstance(item, dict):
         return None, [f"{where}: a gate must be a mapping, got {type(item).__name__}"]
+    if "query" in item:
+        return _parse_metric_gate(item, where)
     unknown = sorted(str(k) for k in item if k not in HTTP_KEYS + COMMAND_KEYS + COMMON_KEYS)
     if unknown:
         return None, [f"{where}: unknown key(s) {', '.join(unknown)}; an HTTP gate takes "
-                      f"{', '.join(HTTP_KEYS + COMMON_KEYS)}, a command gate {', '.join(COMMAND_KEYS + COMMON_KEYS)}"]
+                      f"{', '.join(HTTP_KEYS + COMMON_KEYS)}, a command gate {', '.join(COMMAND_KEYS + COMMON_KEYS)}, "
+                      f"a metric gate {', '.join(METRIC_KEYS + ('timeout',))}"]
     http_keys = sorted(k for k in item if k in HTTP_KEYS)
     if "command" in item and http_keys:
         return None, [f"{where}: a gate is either an HTTP gate (path, port) or a command gate (command), not both "
                       f"(found command and {', '.join(http_keys)}); declare a list of two gates instead"]
     if "command" not in item and not {"path", "port"} & set(item):
-        return None, [f"{where}: declare path and port (an HTTP gate through the service proxy) or command "
-                      "(an argv list run on the delivering host)"]
+        return None, [f"{where}: declare path and port (an HTTP gate through the service proxy), command "
+                      "(an argv list run on the delivering host) or query (a metric gate: PromQL and a threshold)"]
     kind = "command" if "command" in item else "http"
     problems = []
     common = {key: _number(item, key, DEFAULTS[kind][key], where, problems) for key in COMMON_KEYS}
@@ -129,6 +154,43 @@ def _number(item, key, default, where, problems):
     elif key == "timeout" and value <= 0:
         problems.append(f"{where}: timeout must be a positive number of seconds, got {value!r}")
     return value
+
+
+def _parse_metric_gate(item, where):
+    """A metric gate: ``samples`` and ``interval`` say how it samples, so ``attempts`` and ``delay`` do not apply."""
+    unknown = sorted(str(k) for k in item if k not in METRIC_KEYS + ("timeout",))
+    if unknown:
+        return None, [f"{where}: unknown key(s) {', '.join(unknown)} for a metric gate; it takes "
+                      f"{', '.join(METRIC_KEYS + ('timeout',))}"]
+    problems = []
+    query = item.get("query")
+    if not isinstance(query, str) or not query.strip():
+        problems.append(f"{where}: query must be a PromQL expression that gives one number, got {query!r}")
+    threshold = item.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        problems.append(f"{where}: threshold must be a number (the query's value is compared with it), "
+                        f"got {threshold!r}")
+    comparison = item.get("comparison", "<=")
+    if comparison not in COMPARISONS:
+        problems.append(f"{where}: comparison must be one of {' '.join(COMPARISONS)} (value <comparison> "
+                        f"threshold must hold), got {comparison!r}")
+    no_data = item.get("no_data", "fail")
+    if no_data not in NO_DATA:
+        problems.append(f"{where}: no_data must be fail or pass (what an empty answer means), got {no_data!r}")
+    samples = item.get("samples", DEFAULTS["metric"]["attempts"])
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_ATTEMPTS:
+        problems.append(f"{where}: samples must be a whole number from 1 to {MAX_ATTEMPTS}, got {samples!r}")
+    interval = item.get("interval", DEFAULTS["metric"]["delay"])
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+        problems.append(f"{where}: interval must be zero or more seconds between samples, got {interval!r}")
+    warmup = item.get("warmup", 0)
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0:
+        problems.append(f"{where}: warmup must be zero or more seconds before the first sample, got {warmup!r}")
+    timeout = _number(item, "timeout", DEFAULTS["metric"]["timeout"], where, problems)
+    if problems:
+        return None, problems
+    return Gate(kind="metric", attempts=samples, delay=float(interval), timeout=float(timeout), query=query.strip(),
+                threshold=float(threshold), comparison=comparison, no_data=no_data, warmup=float(warmup)), []
 
 
 def _http_fields(item, where, system, namespace, problems):

@@ -28,6 +28,12 @@ description:
     again from its stored release with those images), then the canary goes once the system is ready. A routed
     canary's route gets its rules back exactly as before the start (100% to the stable Service, which now runs the
     new version) before the canary Service goes."
+  - "O(action=progress): the canary is started at each weight of O(steps) in turn (10 then 50 by default); after
+    each, the system's metric gates (C(health:) entries with a C(query), from its current release) are sampled
+    with C(${track}=canary) from O(prometheus_url). While they pass it goes on, and after the last step it is
+    promoted (100%). At the first failing gate, or a step that does not become ready, the canary is aborted, so the
+    stable release keeps all the traffic, and the task fails with the step and the samples. The abort or promote
+    journal entry carries every step's samples. A system without a metric gate is refused."
   - "O(action=abort): the canary goes; nothing else changes. A routed canary's route gets its rules back exactly as
     before the start, before the canary Service goes."
   - The canary is tracked as a system of its own, C(<system>-canary), so each step takes the context's Lease,
@@ -67,12 +73,12 @@ options:
   action:
     description: Start (or re-weight) the canary, promote it to stable, or abort it.
     type: str
-    choices: [start, promote, abort]
+    choices: [start, promote, abort, progress]
     default: start
   images:
     description:
       - Image name (as in the system's C(slipway.yml)) to the canary's full reference, preferably by digest.
-      - Required for O(action=start).
+      - Required for O(action=start) and O(action=progress).
     type: dict
   weight:
     description:
@@ -81,6 +87,12 @@ options:
       - With O(route.header), 0 sends only the requests carrying the header to the canary.
       - Required for O(action=start).
     type: int
+  steps:
+    description:
+      - O(action=progress) only; the rising weights the canary goes through before it is promoted.
+    type: list
+    elements: int
+    default: [10, 50]
   route:
     description:
       - Split the traffic by a Gateway API HTTPRoute instead of by replicas (O(action=start) only; O(action=promote)
@@ -170,6 +182,17 @@ EXAMPLES = r"""
     reason: "error rate flat for an hour"
     kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
 
+- name: Promote a new backend through 10% and 50% while its error-rate gate holds, else abort it
+  slipway.platform.canary:
+    context: local
+    system: backend
+    action: progress
+    images:
+      backend: "127.0.0.1:5001/backend@sha256:0a1b2c..."
+    steps: [10, 50]
+    prometheus_url: http://10.77.0.1:9090
+    kubeconfig: "{{ lookup('ansible.builtin.env', 'SLIPWAY_DEPLOYER_KUBECONFIG') }}"
+
 - name: Give up on the canary
   slipway.platform.canary:
     context: local
@@ -183,6 +206,8 @@ canary:
   description:
     - The canary step and, for O(action=start), the split per Deployment (C(services) are the Services that send
       traffic to the canary's pods; the stable one for a replica split, the canary Service with a route).
+    - C(steps) (O(action=progress) only): one row per step, C(weight), C(passed) and C(gates) (each metric gate's
+      report with its C(query) and C(samples)).
     - C(route) is the route and what was asked of it on a routed start (C(services) maps each stable Service to its
       canary Service), C(restored=true) on a routed promote or abort, and null without a route.
   returned: always
@@ -241,7 +266,8 @@ def main():
     argument_spec = dict(
         RELEASE_RUN_SPEC,
         system=dict(type="str", required=True),
-        action=dict(type="str", choices=["start", "promote", "abort"], default="start"),
+        action=dict(type="str", choices=["start", "promote", "abort", "progress"], default="start"),
+        steps=dict(type="list", elements="int", default=[10, 50]),
         images=dict(type="dict"),
         weight=dict(type="int"),
         route=dict(type="dict", options=dict(
@@ -255,15 +281,21 @@ def main():
         reason=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("action", "start", ("images", "weight"))])
+                           required_if=[("action", "start", ("images", "weight")), ("action", "progress", ("images",))])
     params = module.params
     try:
         from ansible_collections.slipway.platform.plugins.module_utils._release.canary import canary
 
+        from ansible_collections.slipway.platform.plugins.module_utils._release.canary_steps import progress
+
         options = release_options(params, module.check_mode, module._diff)
         with release_client(params) as client:
-            result = canary(client, options, params["system"], params["action"], images=params["images"],
-                            weight=params["weight"], reason=params["reason"], route=params["route"])
+            if params["action"] == "progress":
+                result = progress(client, options, params["system"], params["images"], steps=params["steps"],
+                                  route=params["route"], reason=params["reason"])
+            else:
+                result = canary(client, options, params["system"], params["action"], images=params["images"],
+                                weight=params["weight"], reason=params["reason"], route=params["route"])
     except ImportError as exc:
         module.fail_json(msg=f"slipway.platform.canary could not load its libraries (urllib3 is required): {exc}")
     except SlipwayError as exc:

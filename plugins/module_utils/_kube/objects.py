@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._gates import parse_health
+from ansible_collections.slipway.platform.plugins.module_utils._metrics import annotate_workload, parse_metrics
 from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL, System
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -118,8 +119,9 @@ def build_systems(raw_systems):
     """Validate the rendered systems and return ``[System]``; raise one error listing every problem.
 
     ``raw_systems``: ``[{name, namespace, depends_on, images, git_sha, health, documents: [{file, index, content}]}]``
-    where ``content`` is the parsed YAML document (``None`` for an empty one, which is skipped) and ``health`` the
-    gates of its ``slipway.yml`` (optional; see ``_gates.py``).
+    where ``content`` is the parsed YAML document (``None`` for an empty one, which is skipped), ``health`` the
+    gates of its ``slipway.yml`` (optional; see ``_gates.py``) and ``metrics`` its metrics port (optional; the
+    workloads' pod templates get annotated with it, see ``_metrics.py``).
     """
     errors, systems = [], []
     names = set()
@@ -142,6 +144,8 @@ def build_systems(raw_systems):
             depends = []
         gates, problems = parse_health(raw.get("health"), name, namespace)
         errors.extend(problems)
+        metrics, problems = parse_metrics(raw.get("metrics"), name)
+        errors.extend(problems)
         system = System(name=name, namespace=namespace, depends_on=list(depends), images=dict(raw.get("images") or {}),
                         git_sha=raw.get("git_sha"), files=[], health=gates)
         for doc in raw.get("documents") or []:
@@ -158,6 +162,7 @@ def build_systems(raw_systems):
                     continue
                 body = copy.deepcopy(item)
                 body.pop("status", None)
+                annotate_workload(body, metrics, name)  # where Prometheus finds the pods (_metrics.py)
                 desired = Desired(system=name, source=item_source, body=body)
                 system.objects.append(desired)
         systems.append(system)

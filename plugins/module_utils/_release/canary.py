@@ -150,11 +150,13 @@ def _end_plan(client, options, record, system, action):
     return raw, [{"images": promoted}], steps, route_report
 
 
-def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None, route=None):
+def canary(client, options, system, action, images=None, weight=None, reason=None, progress=None, route=None,
+           gates=None):
     """Start (or re-weight), promote or abort the canary of ``system``; returns the delivery result + ``canary``.
 
     ``route`` (start only): ``{name, namespace?, header?: {name, value}}``, the HTTPRoute that splits the traffic
     by weight (and header); without it the split is replica-proportional behind the stable Service.
+    ``gates``: the metric gate samples the step rests on (``canary_steps.py``), recorded with its journal entry.
     """
     if action not in ACTIONS:
         raise SlipwayError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
@@ -183,6 +185,8 @@ def canary(client, options, system, action, images=None, weight=None, reason=Non
     if reason:
         story["reason"] = reason
         story["summary"] += f": {reason}"
+    if gates:
+        story["gates"] = gates
     runner = functools.partial(Delivery, action=story, drop=drop, companions=[RouteWrites(steps, entries)])
     result = deliver(client, raw, options, progress=progress, runner=runner)
     result["canary"] = {"system": system, "action": action, "canary_system": name, "split": report,

@@ -71,7 +71,8 @@ class Delivery:
         self.masked = set()
         self.leaving = set(drop)  # systems this run takes out of the release (retired, or absent from a target)
         self.not_delivered = []  # systems recorded in the context that this run neither delivers nor retires
-        self.health_check = HealthCheck(client, options.context, masked=self.masked)  # sees masked as it fills
+        self.health_check = HealthCheck(client, options.context, masked=self.masked,  # sees masked as it fills
+                                        prometheus_url=options.prometheus_url)
 
     @property
     def last_systems(self):

@@ -10,7 +10,9 @@ A gate is one mapping, or ``health`` is a list of them (all must pass, in order)
   and, when ``body_contains`` is set, that text in the body;
 - a command gate (``command``, an argv list): run on the host that runs the delivery, without a shell, with
   ``SLIPWAY_CONTEXT``, ``SLIPWAY_SYSTEM``, ``SLIPWAY_NAMESPACE`` and ``SLIPWAY_IMAGES`` (JSON) added to its
-  environment; it passes when it exits 0.
+  environment; it passes when it exits 0;
+- a metric gate (``query``): a PromQL query sampled from the context's Prometheus (``metric_gate.py``); every
+  sample must compare to the threshold, and the samples are reported (and so recorded in the journal).
 
 Parsing belongs to the system description (``_gates.py``); the probes take their I/O (the HTTP fetch, the process
 runner, the clock) as arguments, so all of it is unit-tested without a cluster.
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._gates import Gate
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import service_proxy_path
+from ansible_collections.slipway.platform.plugins.module_utils._release import metric_gate
 
 BODY_SHOWN = 300  # characters of a failing answer or command output shown in the error
 BODY_READ = 64 * 1024
@@ -142,29 +145,43 @@ class GateResult:
     seconds: float
     reason: str
     tries: list = field(default_factory=list)
+    samples: list | None = None  # a metric gate's readings
+    query: str | None = None  # a metric gate's query as asked (placeholders filled in)
 
     def report(self):
-        return {"gate": self.gate.label, "passed": self.passed, "attempts": self.attempts,
-                "seconds": round(self.seconds, 2), "reason": self.reason}
+        found = {"gate": self.gate.label, "passed": self.passed, "attempts": self.attempts,
+                 "seconds": round(self.seconds, 2), "reason": self.reason}
+        if self.samples is not None:
+            found.update(query=self.query, samples=self.samples)
+        return found
 
 
 class HealthCheck:
     """Runs a system's gates one after the other; the first that fails fails the system."""
 
     def __init__(self, client, context, masked=(), fetch=proxy_get, runner=run_command, clock=time.monotonic,
-                 sleep=time.sleep, environ=None):
+                 sleep=time.sleep, environ=None, prometheus_url=None, query=metric_gate.prometheus_query):
         self.client = client
         self.context = context
         self.masked = masked
         self.fetch, self.runner = fetch, runner
+        self.prometheus_url, self.query = prometheus_url, query
         self.clock, self.sleep = clock, sleep
         self.environ = os.environ if environ is None else environ
 
-    def check(self, system, say=lambda line: None):
-        """Every gate of ``system`` (an ``objects.System``); returns their reports, raises on the first failure."""
+    def check(self, system, say=lambda line: None, track="stable", gates=None, subject=None):
+        """Every gate of ``system`` (an ``objects.System``); returns their reports, raises on the first failure.
+
+        ``track`` and ``subject`` (the system a metric query speaks of, ``system``'s name by default) fill in a
+        metric gate's placeholders; ``gates`` replaces ``system.health`` (a canary step checks only its metric gates).
+        """
         reports = []
-        for gate in system.health:
-            result = self.run_gate(gate, system)
+        for gate in system.health if gates is None else gates:
+            if gate.kind == "metric":
+                result = self.run_metric_gate(gate, {"namespace": system.namespace, "system": subject or system.name,
+                                                     "track": track})
+            else:
+                result = self.run_gate(gate, system)
             reports.append(result.report())
             if not result.passed:
                 raise SlipwayError(redact(f"system {system.name}: health gate {gate.label} failed after "
@@ -175,6 +192,15 @@ class HealthCheck:
             say(f"{system.name}: health gate {gate.label} passed ({result.reason}; attempt {result.attempts} of "
                 f"{gate.attempts}, {result.seconds:.1f}s)")
         return reports
+
+    def run_metric_gate(self, gate, placeholders):
+        start = self.clock()
+        found = metric_gate.sample(gate, self.prometheus_url, placeholders, query=self.query, sleep=self.sleep)
+        tries = [redact(f"{s['value']!r}: {'passed' if s['passed'] else 'failed'}" + (f" ({s['error']})"
+                                                                                      if "error" in s else ""),
+                        self.masked) for s in found.samples]
+        return GateResult(gate, found.passed, len(found.samples), self.clock() - start, found.reason, tries,
+                          samples=found.samples, query=found.query)
 
     def run_gate(self, gate, system):
         start = self.clock()

@@ -37,6 +37,7 @@ class Options:
     confirmed: bool = False
     retire: tuple = ()  # systems to take out of the context: their objects pruned, gone from the release
     retire_absent: bool = False  # retire every recorded system this delivery does not deliver
+    prometheus_url: str | None = None  # where metric gates ask (the context's Prometheus)
     showroom: dict | None = None  # a showroom's name, branch, URL...: recorded with each of its releases
 
 

@@ -52,6 +52,9 @@ def release_record(delivery, outcome, message, dry=False):
                  "changed_in": previous.get("changed_in") if not run.changed and previous else None}
         if system.health:  # kept for a rollback to this release, which checks the same gates
             entry["health"] = [gate.spec() for gate in system.health]
+        sampled = [g for g in (run.health or {}).get("gates") or [] if "samples" in g]
+        if sampled:  # what a metric gate's verdict rested on
+            entry["metric_gates"] = sampled
         corrected = [c for c in (p.corrected() for p in run.plans if p.result is not None) if c]
         if corrected:  # hand edits this delivery undid: what someone had changed outside the manifests
             entry["drift_corrected"] = corrected

@@ -24,6 +24,7 @@ RELEASE_RUN_SPEC = dict(
     confirmed=dict(type="bool", default=False),
     journal_namespace=dict(type="str", default="slipway-system"),
     history_max=dict(type="int", default=20),
+    prometheus_url=dict(type="str"),
 )
 
 
@@ -40,6 +41,7 @@ def release_options(params, check_mode, diff, **more):
                    lock_timeout=params["lock_timeout"], lock_duration=params["lock_duration"],
                    holder=params["holder"], confirmed=params["confirmed"],
                    journal_namespace=params["journal_namespace"], history_max=params.get("history_max", 20),
+                   prometheus_url=params.get("prometheus_url"),
                    **more)
 
 

@@ -3,29 +3,46 @@
 
 import json
 import re
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from shop_backend.metrics import Metrics
 from shop_backend.store import InvalidOrder, Store, UnknownOrder
 
 FULFIL = re.compile(r"^/api/orders/(\d+)/fulfil$")
+ROUTES = ("/healthz", "/metrics", "/api/products", "/api/orders")
 MAX_BODY = 64 * 1024
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "shop-backend/1.0"
     store = None
+    metrics = None
 
     def log_message(self, fmt, *args):  # one line per request on stderr, without the date noise
         self.server.log(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}")
 
-    def reply(self, status, body):
-        data = json.dumps(body).encode()
+    def route(self):
+        path = urlsplit(self.path).path
+        if path in ROUTES:
+            return path
+        return "/api/orders/{id}/fulfil" if FULFIL.match(path) else "other"
+
+    def reply(self, status, body, content_type="application/json"):
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        started = getattr(self, "started", None)
+        self.metrics.observe(self.command, self.route(), status,
+                             time.monotonic() - started if started else 0.0)
+
+    def handle_one_request(self):
+        self.started = time.monotonic()
+        super().handle_one_request()
 
     def read_json(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -40,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/healthz":
             return self.reply(200, {"status": "ok"})
+        if url.path == "/metrics":
+            return self.reply(200, self.metrics.exposition(), "text/plain; version=0.0.4")
         if url.path == "/api/products":
             return self.reply(200, {"products": self.store.products()})
         if url.path == "/api/orders":
@@ -71,6 +90,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address, store=None, log=None):
-        handler = type("BoundHandler", (Handler,), {"store": store or Store()})
+        bound = {"store": store or Store(), "metrics": Metrics()}
+        handler = type("BoundHandler", (Handler,), bound)
         super().__init__(address, handler)
         self.log = log or (lambda line: None)

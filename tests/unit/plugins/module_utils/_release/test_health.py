@@ -63,7 +63,7 @@ def test_a_command_gate_and_a_list_of_gates():
     ("/healthz", "health must be a mapping (one gate) or a list of them, got str"),
     ({"path": "/healthz", "prot": 8080}, "unknown key(s) prot; an HTTP gate takes path, port"),
     ({"path": "/h", "port": 1, "command": ["true"]}, "either an HTTP gate (path, port) or a command gate"),
-    ({"timeout": 3}, "declare path and port (an HTTP gate through the service proxy) or command"),
+    ({"timeout": 3}, "declare path and port (an HTTP gate through the service proxy), command"),
     ({"path": "healthz", "port": 8080}, "path must be an absolute URL path such as /healthz"),
     ({"path": "/a/../secret", "port": 8080}, "no '..'"),
     ({"path": "/healthz"}, "port must be the Service's port number (1-65535) or port name, got None"),
