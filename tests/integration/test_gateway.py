@@ -115,7 +115,7 @@ def get(url, host, headers=None):
 
 def answers(url, host, count, headers=None):
     found = {}
-    for _ in range(count):
+    for _request in range(count):
         said = get(url, host, headers)
         found[said] = found.get(said, 0) + 1
     return found

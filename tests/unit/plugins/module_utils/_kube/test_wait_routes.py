@@ -12,8 +12,10 @@ def route(parents=(GATEWAY,), reported=(), generation=2):
             "spec": {"parentRefs": list(parents)}, "status": {"parents": list(reported)}}
 
 
-def parent_status(ref=GATEWAY, observed=2, **conditions):
-    """``conditions``: type -> status, or type -> (status, reason, message)."""
+def parent_status(ref=None, observed=2, **conditions):
+    """The status one gateway (``GATEWAY`` by default) wrote; ``conditions``: type -> status, or type ->
+    (status, reason, message)."""
+    ref = ref or GATEWAY
     found = []
     for kind, said in conditions.items():
         status, reason, message = said if isinstance(said, tuple) else (said, kind, "")
