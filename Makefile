@@ -33,7 +33,8 @@ GATEWAY_PORT ?= 18090
 demo: up                    ## the main job: build, test and deliver the example shop to the local context
 	$(STACK_ENV); ansible-playbook -i inventories/local playbooks/site.yml
 	@echo "The shop's frontend through the gateway: curl -H 'Host: shop.local' http://127.0.0.1:$(GATEWAY_PORT)/ (its API: /cgi-bin/api/products)"
-	@curl -fsS --max-time 10 -H 'Host: shop.local' http://127.0.0.1:$(GATEWAY_PORT)/cgi-bin/api/products && echo
+	@# the gateway serves a route a moment after it reports it accepted: a few retries
+	@curl -fsS --max-time 10 --retry 10 --retry-delay 1 --retry-all-errors -H 'Host: shop.local' http://127.0.0.1:$(GATEWAY_PORT)/cgi-bin/api/products && echo
 
 # A showroom of this checkout's branch (docs/showrooms.md): the whole shop in namespaces of its own, with a URL
 SHOWROOM ?= $(shell git rev-parse --abbrev-ref HEAD)
