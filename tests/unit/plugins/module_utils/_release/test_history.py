@@ -201,3 +201,21 @@ def test_reads_are_paged_and_the_index_and_chosen_records_need_no_full_read(monk
     client.calls.clear()
     assert journal.latest()["revision"] == 10
     assert [c[0] for c in client.calls] == ["GET"] * 4  # three pages of the index, then the one record
+
+
+def test_release_info_reads_the_index_and_only_the_records_it_returns():
+    from ansible_collections.slipway.platform.plugins.modules import release_info
+
+    client = PagingClient()
+    deliver(client)  # 1: the last good release
+    for _ in range(29):
+        deliver(client, outcome="failed")  # 2-30
+    client.calls.clear()
+    found = release_info.read(client, {"context": "local", "journal_namespace": "slipway-system", "history": 3,
+                                       "revision": 7})
+    assert [r["revision"] for r in found["releases"]] == [28, 29, 30]
+    assert found["latest"]["revision"] == 30 and found["last_good"]["revision"] == 1
+    assert found["release"]["revision"] == 7
+    lists = [q for method, path, q in client.calls if method == "GET" and path.endswith("/configmaps")]
+    assert lists[-1]["labelSelector"].endswith("slipway.io/revision in (1,7,28,29,30)")  # five records, one LIST
+    assert len(lists) == 2  # the index (one page of 500), then the records shown
