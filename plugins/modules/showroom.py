@@ -70,7 +70,8 @@ options:
     type: str
     default: slipway-system
   journal_namespace:
-    description: Namespace of the showrooms' journals and locks.
+    description: Namespace of the showrooms' journals and locks (read for RV(untested_systems), written by the
+      showroom's delivery, emptied by C(state=absent)).
     type: str
     default: slipway-showrooms
   deployer:
@@ -154,6 +155,12 @@ images:
   type: dict
 branch_systems:
   description: The systems that run the branch's images.
+  returned: when O(built) is given
+  type: list
+  elements: str
+untested_systems:
+  description: The branch's systems whose images the showroom's last good release does not run yet (the others were
+    tested before it was delivered).
   returned: when O(built) is given
   type: list
   elements: str

@@ -166,6 +166,8 @@ def showrooms(client, journal_namespace, now=None):
     found = {}
     body = client.get(api_path("v1", "namespaces"), query={"labelSelector": SHOWROOM_LABEL})
     for item in body.get("items") or []:
+        if (item.get("status") or {}).get("phase") == "Terminating":  # a retired showroom's, on its way out
+            continue
         metadata = item.get("metadata") or {}
         entry = found.setdefault(metadata["labels"][SHOWROOM_LABEL], {"namespaces": [], "created": None})
         entry["namespaces"].append(metadata["name"])
@@ -204,6 +206,13 @@ def _described(name, entry, records, now):
         "age_seconds": round(now - created) if created else None,
         "idle_seconds": round(now - (last or created)) if (last or created) else None,
     }
+
+
+def untested(systems, system_images, images, running):
+    """The ``systems`` whose images (``images``) the showroom's last good release (``running``) does not run."""
+    return [system for system in systems
+            if any((running.get(system) or {}).get("images", {}).get(image) != images.get(image)
+                   for image in system_images[system])]
 
 
 def stale(listed, ttl_seconds):
@@ -268,6 +277,10 @@ def present(client, request, check_mode=False):
                          for system, d in descriptions.items()}
         result["images"], result["branch_systems"] = delivery_images(
             system_images, request["built"], (base or {}).get("systems") or {}, request.get("branch_systems"))
+        # what the showroom already runs was tested before it was delivered: only new images need their tests
+        running = base_release(client, result["context"], request["journal_namespace"]) or {}
+        result["untested_systems"] = untested(result["branch_systems"], system_images, result["images"],
+                                              running.get("systems") or {})
     result["created"] = admit(client, name, sorted(moved.values()), request["deployer"], request["deployer_role"],
                               request.get("image_pull_secret"), check_mode)
     result["changed"] = bool(result["created"])

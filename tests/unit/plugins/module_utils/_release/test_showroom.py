@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release import showroom as s
-from ansible_collections.slipway.platform.plugins.module_utils._release.showroom_cluster import _described, stale
+from ansible_collections.slipway.platform.plugins.module_utils._release.showroom_cluster import (
+    _described,
+    stale,
+    untested,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL
 
 
@@ -200,3 +204,11 @@ def test_only_the_showrooms_idle_past_the_ttl_are_stale():
     assert [x["name"] for x in stale(listed, 86400)] == ["old"]
     with pytest.raises(SlipwayError, match="positive"):
         stale(listed, 0)
+
+
+def test_only_images_the_showroom_does_not_run_yet_are_tested_again():
+    images = {"frontend": "r/frontend@sha256:f2", "worker": "r/worker@sha256:w1"}
+    running = {"frontend": {"images": {"frontend": "r/frontend@sha256:f1"}},
+               "worker": {"images": {"worker": "r/worker@sha256:w1"}}}
+    assert untested(["frontend", "worker"], IMAGES, images, running) == ["frontend"]
+    assert untested(["frontend", "worker"], IMAGES, images, {}) == ["frontend", "worker"]  # a new showroom
