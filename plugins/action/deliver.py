@@ -233,6 +233,7 @@ class ActionModule(ActionBase):
                              "depends_on": description.get("depends_on") or [], "images": system_images,
                              "health": description.get("health"), "metrics": description.get("metrics"),
                              "git_sha": sha, "documents": documents})
+
         def described(other):  # a peer as this delivery runs it (in a showroom, in the showroom's namespaces)
             description = read_description(root, other)[1]
             return showroom_description(description, args["showroom"]["name"]) if args.get("showroom") else description
