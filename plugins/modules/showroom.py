@@ -206,7 +206,7 @@ ARGUMENT_SPEC = dict(
     journal_namespace=dict(type="str", default="slipway-showrooms"),
     deployer=dict(type="dict"),
     deployer_role=dict(type="str", default="admin"),
-    image_pull_secret=dict(type="dict"),
+    image_pull_secret=dict(type="dict", no_log=False),  # where a pull secret is ({namespace, name}), not its value
     built=dict(type="dict"),
     branch_systems=dict(type="list", elements="str"),
     domain=dict(type="str"),

@@ -94,8 +94,9 @@ def wait_for(predicate, what, timeout=120):
 
 
 def items(kubectl, kind, namespace=None, selector=None):
-    args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else []) + (["-l", selector] if selector
-                                                                                      else [])
+    args = ["get", kind, "-o", "json"]
+    args += ["-n", namespace] if namespace else []
+    args += ["-l", selector] if selector else []
     return json.loads(kubectl(*args).stdout)["items"]
 
 

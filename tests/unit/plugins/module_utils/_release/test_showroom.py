@@ -20,8 +20,8 @@ def rendered_shop(namespace="shop"):
         return {"file": f"deploy/{kind.lower()}.yaml.j2", "index": index,
                 "content": dict({"apiVersion": "v1", "kind": kind, "metadata": metadata}, **extra)}
     return [
-        {"name": "backend", "namespace": namespace, "depends_on": [], "images": {}, "health": {"path": "/healthz",
-                                                                                              "port": 8080},
+        {"name": "backend", "namespace": namespace, "depends_on": [], "images": {},
+         "health": {"path": "/healthz", "port": 8080},
          "documents": [doc("Service", "backend"), doc("ConfigMap", "backend", 1)]},
         {"name": "frontend", "namespace": namespace, "depends_on": ["backend"], "images": {},
          "health": [{"path": "/healthz", "port": 8080, "namespace": namespace}],
