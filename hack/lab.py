@@ -26,6 +26,7 @@ from lablib.config import (
     DEFAULT_MACHINES,
     FORWARD_DAEMON,
     INVENTORY,
+    LOCK,
     NETWORK,
     SUBNET,
     machine_ip,
@@ -45,7 +46,7 @@ from lablib.machines import (
     system_state,
 )
 from stacklib.docker import docker_host
-from stacklib.proc import print_components, run_steps, running_pid, say, stack_lock, stop_daemon
+from stacklib.proc import file_lock, print_components, run_steps, running_pid, say, stop_daemon
 
 LAUNCHER = [sys.executable, os.path.abspath(__file__)]
 
@@ -127,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     forward.set_defaults(func=lambda args: serve_forward(args.listen, args.to), locked=False)
     args = parser.parse_args(argv)
     if args.locked:
-        # The stack's lock: up builds with the stack's own steps (binaries, kubelet), and down must not race them.
-        with stack_lock():
+        with file_lock(LOCK, "hack/lab.py up/down of this lab"):
             return args.func(args)
     return args.func(args)
 

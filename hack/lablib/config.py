@@ -18,6 +18,8 @@ KEY = LAB / "id_ed25519"                 # the SSH key Ansible logs in with (roo
 INVENTORY = LAB / "inventory"            # ansible-playbook -i .stack/lab/inventory
 ARTIFACTS = LAB / "artifacts"            # what the artifact server serves (links to the stack's binaries)
 MANIFEST = LAB / "artifacts.json"        # name -> {url, sha256}, with the sizes and times it was hashed at
+# The lab's own lock, not the stack's: a stack up that builds something for minutes must not hold up the lab.
+LOCK = LAB / "lab.lock"
 
 PREFIX = f"slipway-lab-{NAME}" if NAME else "slipway-lab"  # machines PREFIX-1.., volumes PREFIX-1-containerd..
 NETWORK = PREFIX

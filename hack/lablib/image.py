@@ -20,6 +20,7 @@ from lablib.config import LAB
 
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iptables", "kmod", "python3", "sudo",
             "ca-certificates"]
+PROC_SYS_UNIT = "etc/systemd/system/slipway-lab-proc-sys.service"
 # Written into the tree before the import (path -> content).
 FILES = {
     # Key only, root allowed with a key (Ansible logs in as root), no DNS lookups of the controller.
@@ -29,6 +30,15 @@ FILES = {
     # unit checks the config with `sshd -t` first, which needs the keys, so the key step goes before it.
     "etc/systemd/system/ssh.service.d/slipway-lab-host-keys.conf":
         "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n",
+    # Docker mounts /proc/sys read-only; a real machine's is writable, and node_prep, the kubelet and kube-proxy set
+    # parameters there (the net.* ones belong to the machine's own network namespace). After systemd-sysctl, which
+    # then skips (read-only at that time) rather than write Debian's defaults for the whole host kernel.
+    PROC_SYS_UNIT:
+        "[Unit]\nDescription=Writable /proc/sys, as on a real machine (Docker mounts it read-only)\n"
+        "DefaultDependencies=no\nAfter=systemd-sysctl.service\nBefore=sysinit.target\n"
+        "ConditionPathIsReadWrite=!/proc/sys\n\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/mount -o remount,rw,bind /proc/sys\n\n"
+        "[Install]\nWantedBy=sysinit.target\n",
 }
 CHANGES = ['CMD ["/sbin/init"]', "ENV container=docker"]
 
@@ -56,6 +66,9 @@ def customise(root: Path) -> None:
     dbus_id.unlink(missing_ok=True)
     dbus_id.symlink_to("/etc/machine-id")
     (root / "root" / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    wants = root / "etc" / "systemd" / "system" / "sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / Path(PROC_SYS_UNIT).name).symlink_to(f"/{PROC_SYS_UNIT}")
 
 
 @step("lab: machine image")

@@ -68,16 +68,21 @@ def run_steps(steps) -> int:
 
 
 @contextlib.contextmanager
-def stack_lock():
-    """One up/down at a time, whichever launcher runs it: a second caller waits, then finds the work done."""
-    STATE.mkdir(parents=True, exist_ok=True)
-    with (STATE / "stack.lock").open("w") as lock:
+def file_lock(path: Path, holders: str):
+    """One holder at a time: a second caller waits, then finds the work done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say("another hack/stack.py up/down is running; waiting for it")
+            say(f"another {holders} is running; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def stack_lock():
+    """One up/down at a time, whichever launcher runs it."""
+    return file_lock(STATE / "stack.lock", "hack/stack.py up/down")
 
 
 # --------------------------------------------------------------------------- daemons
