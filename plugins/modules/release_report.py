@@ -9,9 +9,10 @@ module: release_report
 short_description: Write one self-contained HTML page of every context's releases, their diffs and failures
 version_added: 0.1.0
 description:
-  - Reads every release journal in O(journal_namespace) that the connection can read - every context and every
-    showroom (showrooms are contexts too) - plus the contexts named in O(contexts), and writes one HTML page to
-    O(dest).
+  - Reads every release journal in O(journal_namespaces) that the connection can read - every context and every
+    showroom (showrooms are contexts too, C(showroom-<name>), journaled by M(slipway.platform.showroom) in
+    C(slipway-showrooms)) - plus the contexts named in O(contexts), and writes one HTML page to O(dest). A
+    namespace the identity may not read, or that does not exist, is named on the page with the reason.
   - Per context and showroom the page shows what runs there (system, namespace, image references by digest, git
     commit, the revision that last changed the system, when, by whom, its outcome), the history of its releases,
     the diff of each release against the one before it, and, folded in C(<details>), against every earlier
@@ -31,7 +32,7 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: The page is read from the cluster and rendered in full; only the write is left out, and RV(changed)
+    details: The page is read from the cluster and rendered in full; only the write is left out, and C(changed)
       says whether O(dest) would change.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
@@ -55,7 +56,7 @@ options:
     elements: str
     default: []
   all_contexts:
-    description: Show every context that has a journal in O(journal_namespace); V(false) shows only O(contexts).
+    description: Show every context that has a journal in O(journal_namespaces); V(false) shows only O(contexts).
     type: bool
     default: true
   history:
@@ -76,14 +77,17 @@ options:
     description: The page's title.
     type: str
     default: Slipway releases
-  journal_namespace:
-    description: Namespace of the journals.
-    type: str
-    default: slipway-system
+  journal_namespaces:
+    description: Namespaces whose journals are read - the contexts' and the showrooms'.
+    type: list
+    elements: str
+    default: [slipway-system, slipway-showrooms]
 notes:
-  - The identity needs to list ConfigMaps in O(journal_namespace), and to read its Secrets for the Secrets a
-    release stored (the deployer of a context may); a release whose objects cannot be read is compared by its
-    journal record only, and the page says why.
+  - The identity needs to list ConfigMaps in O(journal_namespaces), and to read their Secrets for the Secrets a
+    release stored (a context's deployer may, in its own journal namespace); a release whose objects cannot be
+    read is compared by its journal record only, and the page says why. To see the showrooms beside the local
+    stack's contexts, give an identity that may read both (C(playbooks/report.yml) takes
+    C(slipway_report_kube_connection)).
 seealso:
   - module: slipway.platform.release_info
   - plugin: slipway.platform.release_diff
@@ -155,7 +159,7 @@ ARGUMENT_SPEC = dict(
     manifests=dict(type="bool", default=True),
     results_dir=dict(type="path"),
     title=dict(type="str", default="Slipway releases"),
-    journal_namespace=dict(type="str", default="slipway-system"),
+    journal_namespaces=dict(type="list", elements="str", default=["slipway-system", "slipway-showrooms"]),
 )
 OPTIONS = ("contexts", "all_contexts", "history", "manifests", "results_dir", "title")
 
@@ -168,7 +172,7 @@ def main():
     params = module.params
     try:
         with KubeClient(load_connection(params)) as client:
-            result = report(client, params["dest"], module.check_mode, namespace=params["journal_namespace"],
+            result = report(client, params["dest"], module.check_mode, namespaces=params["journal_namespaces"],
                             **{name: params[name] for name in OPTIONS})
     except SlipwayError as exc:
         module.fail_json(**exc.to_result())

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from fixtures.deliver.support import configmap, context_inventory, grant_namespace, run, system, unique
+from test_deliver_playbook import recap_changed
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TOKENS = ("SENTINEL-report-first", "SENTINEL-report-second")
@@ -135,10 +137,6 @@ def browser():
     driver.quit()
 
 
-def recap_changed(output):
-    return int(output.rsplit("changed=", 1)[1].split()[0])
-
-
 def test_the_report_shows_the_releases_just_made_in_chromium(shop, showroom, push, browser):
     from selenium.webdriver.common.by import By
 
@@ -183,9 +181,9 @@ def test_the_report_shows_the_releases_just_made_in_chromium(shop, showroom, pus
     context = shop["context"]
     section = browser.find_element(By.CSS_SELECTOR, f'section.context[data-context="{context}"]')
     assert section.get_attribute("data-kind") == "context"
-    images = {row.get_attribute("data-system"): [code.text for code in row.find_elements(By.CSS_SELECTOR,
-                                                                                           "code.image")]
-              for row in section.find_elements(By.CSS_SELECTOR, "table.running tbody tr")}
+    rows = section.find_elements(By.CSS_SELECTOR, "table.running tbody tr")
+    images = {row.get_attribute("data-system"): [code.text for code in row.find_elements(By.CSS_SELECTOR, "code.image")]
+              for row in rows}
     assert images == {"alpha": [alpha_two], "beta": [beta]}  # the rollback put release 2 back
 
     history = [(row.get_attribute("data-revision"), row.find_elements(By.TAG_NAME, "td")[1].text,

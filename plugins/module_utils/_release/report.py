@@ -13,13 +13,14 @@ import glob
 import json
 import os
 
-from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
+from ansible_collections.slipway.platform.plugins.module_utils._errors import Forbidden, NotFound, SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
 from ansible_collections.slipway.platform.plugins.module_utils._reports import write_atomic
 from ansible_collections.slipway.platform.plugins.module_utils._release.digest_key import hmac_key
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
     CONTEXT_LABEL,
     MANAGED_BY,
+    NAMESPACE,
     parse_record,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._release.report_model import (
@@ -30,6 +31,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.report_r
 from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import SnapshotReader
 
 RESULT_FILES = "result-*.json"
+SHOWROOM_NAMESPACE = "slipway-showrooms"  # where slipway.platform.showroom keeps the showrooms' journals
 
 
 def journals(client, namespace):
@@ -80,23 +82,36 @@ def digest_key(client, namespace):
         return os.urandom(32)
 
 
-def collect(client, namespace, contexts=(), all_contexts=True, history=20, manifests=True, results_dir=None,
-            title="Slipway releases"):
-    """The report's model, read through ``client``."""
+def collect(client, namespaces=(NAMESPACE, SHOWROOM_NAMESPACE), contexts=(), all_contexts=True, history=20,
+            manifests=True, results_dir=None, title="Slipway releases"):
+    """The report's model, read through ``client`` from the journals in ``namespaces``; one the identity cannot
+    read (or that does not exist) is named on the page with the reason, not a failure."""
     if history < 0:
         raise SlipwayError(f"history must be 0 (every release) or a positive number of releases, not {history}")
-    by_context = journals(client, namespace)
+    by_context, unread = {}, []
+    for namespace in namespaces:
+        try:
+            found = journals(client, namespace)
+        except (Forbidden, NotFound) as exc:
+            unread.append({"namespace": namespace, "reason": exc.msg})
+            continue
+        by_context.update({context: (namespace, records) for context, records in found.items()})
     results = pipeline_results(results_dir) if results_dir else {}
     shown = set(contexts) | (set(by_context) | set(results) if all_contexts else set())
-    key = digest_key(client, namespace) if manifests else b""
+    keys = {}
     models = []
     for context in sorted(shown):
-        records = by_context.get(context) or []
+        namespace, records = by_context.get(context) or (None, [])
         kept = records[-history:] if history else records
-        objects = stored_objects(client, context, namespace, kept) if manifests else None
+        objects, key = None, b""
+        if manifests and kept:
+            if namespace not in keys:
+                keys[namespace] = digest_key(client, namespace)
+            key = keys[namespace]
+            objects = stored_objects(client, context, namespace, kept)
         models.append(context_model(context, kept, objects, key, results.get(context) or (),
-                                    older_not_shown=len(records) - len(kept)))
-    return report_model(models, title=title)
+                                    older_not_shown=len(records) - len(kept), journal=namespace))
+    return report_model(models, title=title, unread=unread)
 
 
 def write(dest, html, check_mode=False):

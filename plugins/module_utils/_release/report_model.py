@@ -171,8 +171,9 @@ def failures(context, records, results=()):
     return sorted(found, key=lambda f: (f["at"], f["revision"] or 0), reverse=True)
 
 
-def context_model(context, records, objects=None, key=b"", results=(), older_not_shown=0):
-    """Everything the page shows about one context; ``records`` oldest first (the history that was read).
+def context_model(context, records, objects=None, key=b"", results=(), older_not_shown=0, journal=None):
+    """Everything the page shows about one context; ``records`` oldest first (the history that was read), from the
+    journal in namespace ``journal``.
 
     Each release of the history carries its diff against the one before it (the first one, when nothing older
     exists, against nothing); ``others`` holds, per release, its diffs against every earlier release shown.
@@ -189,14 +190,17 @@ def context_model(context, records, objects=None, key=b"", results=(), older_not
             "latest": _release_row(latest) if latest else None,
             "last_good": next((r["revision"] for r in reversed(records) if r.get("outcome") == SUCCEEDED), None),
             "running": running(records), "history": history[::-1], "others": others[::-1],
-            "failures": failures(context, records, results), "older_not_shown": older_not_shown}
+            "failures": failures(context, records, results), "older_not_shown": older_not_shown, "journal": journal}
 
 
-def report_model(contexts, title="Slipway releases"):
-    """The page: ``contexts`` are ``context_model`` results; contexts first, then showrooms, each by name."""
+def report_model(contexts, title="Slipway releases", unread=()):
+    """The page: ``contexts`` are ``context_model`` results; contexts first, then showrooms, each by name.
+
+    ``unread``: ``[{namespace, reason}]`` journals that could not be read, which the page names.
+    """
     ordered = sorted(contexts, key=lambda c: (c["showroom"], c["name"]))
     stamps = [c["latest"]["finished_at"] for c in ordered if c["latest"] and c["latest"]["finished_at"]]
-    return {"title": title, "as_of": max(stamps) if stamps else "",
+    return {"title": title, "as_of": max(stamps) if stamps else "", "unread": list(unread),
             "contexts": [c for c in ordered if not c["showroom"]],
             "showrooms": [c for c in ordered if c["showroom"]],
             "failures": sorted((f for c in ordered for f in c["failures"]),

@@ -70,6 +70,7 @@ nav ul { padding-left: 1.2rem; columns: 3; }
 {%- macro context_section(c, index, kind) -%}
 <section class="context" id="{{ kind }}-{{ index }}" data-context="{{ c.name }}" data-kind="{{ kind }}">
 <h2>{{ c.name }}{% if c.showroom %} <span class="badge">showroom</span>{% endif %}</h2>
+{%- if c.journal %}<p class="muted">Journal: namespace <code>{{ c.journal }}</code>.</p>{% endif %}
 {%- if c.showroom_facts %}
 <table class="facts">{% for k, v in c.showroom_facts %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
 {%- endif %}
@@ -132,6 +133,9 @@ nav ul { padding-left: 1.2rem; columns: 3; }
 <p class="muted">Journal state as of {{ report.as_of or "-" }}: {{ report.contexts | length }} context(s),
  {{ report.showrooms | length }} showroom(s),
  {{ report.failures | length }} failed deliver{{ "y" if report.failures | length == 1 else "ies" }}.</p>
+{%- for u in report.unread %}
+<p class="unread">Journals in namespace <code>{{ u.namespace }}</code> not read: {{ u.reason }}</p>
+{%- endfor %}
 </header>
 <nav><ul>
 {%- for c in report.contexts %}<li><a href="#context-{{ loop.index }}">{{ c.name }}</a></li>{% endfor %}

@@ -221,40 +221,53 @@ def cluster():
 
 
 def test_collect_reads_every_journal_and_the_stored_objects(cluster):
-    model = r.collect(cluster, "slipway-system", contexts=["staging"])
+    model = r.collect(cluster, ["slipway-system"], contexts=["staging"])
     assert [c["name"] for c in model["contexts"]] == ["local", "staging"]
     assert [c["name"] for c in model["showrooms"]] == ["showroom-feature-x"]
     local = model["contexts"][0]
     change = local["history"][0]["change"]
-    assert [(c["object"], c["change"]) for c in change["manifests"]] == [("ConfigMap shop/cfg", "changed"),
-                                                                          ("Secret shop/pw", "changed")]
+    expected = [("ConfigMap shop/cfg", "changed"), ("Secret shop/pw", "changed")]
+    assert [(c["object"], c["change"]) for c in change["manifests"]] == expected
     assert "SENTINEL" not in json.dumps(model)
     assert model["contexts"][1]["latest"] is None  # asked for by name, nothing recorded yet
 
 
 def test_collect_keeps_the_newest_history_and_may_show_only_the_contexts_named(cluster):
-    model = r.collect(cluster, "slipway-system", contexts=["local"], all_contexts=False, history=1)
+    model = r.collect(cluster, ["slipway-system"], contexts=["local"], all_contexts=False, history=1)
     assert [c["name"] for c in model["contexts"] + model["showrooms"]] == ["local"]
     assert [h["revision"] for h in model["contexts"][0]["history"]] == [2]
     assert model["contexts"][0]["older_not_shown"] == 1
     with pytest.raises(SlipwayError, match="history must be 0"):
-        r.collect(cluster, "slipway-system", history=-1)
+        r.collect(cluster, ["slipway-system"], history=-1)
+
+
+def test_a_journal_namespace_that_cannot_be_read_is_named_on_the_page(cluster):
+    def refuse(method, path, body=None, query=None, **kwargs):
+        if path.startswith("/api/v1/namespaces/slipway-showrooms/"):
+            cluster._fail(method, path, 403, "Forbidden", "configmaps is forbidden: User cannot list resource")
+        return JournalClient.request(cluster, method, path, body=body, query=query, **kwargs)
+    cluster.request = refuse
+    model = r.collect(cluster)  # the default: the contexts' journals and the showrooms'
+    assert [u["namespace"] for u in model["unread"]] == ["slipway-showrooms"]
+    assert "forbidden" in model["unread"][0]["reason"]
+    assert "slipway-showrooms" in render(model)
+    assert [c["journal"] for c in model["contexts"]] == ["slipway-system"]
 
 
 def test_a_release_whose_objects_are_gone_is_compared_by_its_record(cluster):
     del cluster.store["/api/v1/namespaces/slipway-system/secrets/slipway-release-local-000001"]
-    change = r.collect(cluster, "slipway-system")["contexts"][0]["history"][0]["change"]
+    change = r.collect(cluster, ["slipway-system"])["contexts"][0]["history"][0]["change"]
     assert change["manifests"] == [] and "Secrets of release 1" in change["manifests_note"]
     assert change["diff"]["updated"] == ["app"]
 
 
 def test_check_mode_renders_without_writing_and_a_second_write_changes_nothing(cluster, tmp_path):
     dest = tmp_path / "out" / "releases.html"
-    checked = r.report(cluster, str(dest), check_mode=True, namespace="slipway-system")
+    checked = r.report(cluster, str(dest), check_mode=True, namespaces=["slipway-system"])
     assert checked["changed"] is True and not dest.exists() and checked["diff"]["before"] == ""
-    written = r.report(cluster, str(dest), namespace="slipway-system")
+    written = r.report(cluster, str(dest), namespaces=["slipway-system"])
     assert written["changed"] is True and dest.read_text() == written["diff"]["after"]
-    again = r.report(cluster, str(dest), namespace="slipway-system")
+    again = r.report(cluster, str(dest), namespaces=["slipway-system"])
     assert again["changed"] is False
     assert {c["name"]: c["revision"] for c in again["contexts"]} == {"local": 2, "showroom-feature-x": 1}
 
