@@ -3,6 +3,7 @@
 // docs/ci.md gives, word for word once Kotlin's ${'$'} is read as $ (tests/unit/test_pipelines.py checks it).
 import jetbrains.buildServer.configs.kotlin.*
 import jetbrains.buildServer.configs.kotlin.buildFeatures.XmlReport
+import jetbrains.buildServer.configs.kotlin.buildFeatures.sshAgent
 import jetbrains.buildServer.configs.kotlin.buildFeatures.xmlReport
 import jetbrains.buildServer.configs.kotlin.buildSteps.script
 import jetbrains.buildServer.configs.kotlin.vcs.GitVcsRoot
@@ -144,11 +145,17 @@ object Rollback : BuildType({
 
 object Provision : BuildType({
     name = "Provision"
-    description = "Placeholder: runs playbooks/provision.yml once it exists; fails saying so until then"
+    description = "Provision the context's nodes: playbooks/provision.yml over SSH"
     slipway {
         script {
             name = "Provision"
-            scriptContent = """test -f playbooks/provision.yml || { echo "slipway: playbooks/provision.yml does not exist yet; nothing was provisioned" >&2; exit 1; }; . .slipway/env && slipway-ci -- -i "inventories/${'$'}CONTEXT" playbooks/provision.yml --vault-password-file "${'$'}VAULT_PASSWORD_FILE""""
+            scriptContent = """. .slipway/env && slipway-ci -- -i "inventories/${'$'}CONTEXT" playbooks/provision.yml --vault-password-file "${'$'}VAULT_PASSWORD_FILE""""
+        }
+    }
+    features {
+        // the nodes' SSH key from TeamCity's SSH keys store, loaded into an ssh-agent for the build
+        sshAgent {
+            teamcitySshKey = "slipway-node-ssh"
         }
     }
 })

@@ -15,6 +15,10 @@ description:
     each step, the exit code) and a build problem naming the outcome when the playbook failed.
   - Prints nothing anywhere else (Jenkins, GitLab and GitHub Actions read the JUnit files and the result file
     instead, see C(docs/ci.md)).
+  - Under C(bin/slipway-ci) (C(SLIPWAY_CI_RUN_ID) set), writes the pipeline's reports of a provisioning playbook
+    (C(provision.yml)), whose plays run on many hosts and cannot report for themselves - C(result-<context>.json)
+    and C(junit-provision-<context>.xml) with one case per host, from the play recap - into
+    C(SLIPWAY_REPORTS_DIR).
   - Values are escaped as TeamCity requires, so a system or task name holding C(') C(|) C([) C(]) or a line break
     cannot end a message early.
 requirements:
@@ -22,10 +26,19 @@ requirements:
 """
 
 import os  # noqa: E402
+import time  # noqa: E402
 
+from ansible import context as cli_context  # noqa: E402
 from ansible.plugins.callback import CallbackBase  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._ci import teamcity  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._ci.detect import detect  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._ci.hosts import (  # noqa: E402
+    HOST_PLAYBOOKS,
+    host_reports,
+    host_rows,
+)
+from ansible_collections.slipway.platform.plugins.module_utils._ci.result import write_reports  # noqa: E402
 
 RELEASE_ACTIONS = ("deliver", "rollback", "canary")
 SUMMARY_KEYS = ("created", "updated", "unchanged", "pruned")
@@ -43,13 +56,19 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, display=None):
         super().__init__(display=display)
-        self.disabled = not os.environ.get("TEAMCITY_VERSION")
+        self.teamcity = bool(os.environ.get("TEAMCITY_VERSION"))
+        self.run_id = os.environ.get("SLIPWAY_CI_RUN_ID")  # bin/slipway-ci runs the playbook
+        self.disabled = not (self.teamcity or self.run_id)
         self.blocks = []  # open block names, innermost last
         self.failures = {}  # host -> message of its last failed task
         self.outcome = None  # what pipeline_result said
+        self.playbook = None  # the playbook's file name without .yml
+        self.started = time.time()
+        self.context = None  # slipway_context of the play's hosts (a provisioning playbook's report names it)
 
     def emit(self, line):
-        self._display.display(line)
+        if self.teamcity:
+            self._display.display(line)
 
     def open_block(self, name):
         self.blocks.append(name)
@@ -60,11 +79,29 @@ class CallbackModule(CallbackBase):
             self.emit(teamcity.service_message("blockClosed", name=self.blocks.pop()))
 
     def v2_playbook_on_start(self, playbook):
-        self.open_block(f"slipway {os.path.basename(playbook._file_name)}")  # pylint: disable=protected-access
+        name = os.path.basename(playbook._file_name)  # pylint: disable=protected-access
+        self.playbook = os.path.splitext(name)[0]
+        self.started = time.time()
+        self.open_block(f"slipway {name}")
 
     def v2_playbook_on_play_start(self, play):
         self.close_blocks(keep=1)
         self.open_block(play.get_name().strip() or "play")
+        if self.context is None and self.playbook in HOST_PLAYBOOKS:
+            self.context = self.play_context_name(play)
+
+    @staticmethod
+    def play_context_name(play):
+        """The play's slipway_context (as its first host sees it), else the inventory folder's name."""
+        manager = play.get_variable_manager()
+        inventory = manager._inventory  # pylint: disable=protected-access
+        hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+        if hosts:
+            name = manager.get_vars(play=play, host=hosts[0]).get("slipway_context")
+            if name and "{{" not in str(name):
+                return str(name)
+        sources = [source for source in (getattr(inventory, "_sources", None) or []) if source]
+        return os.path.basename(os.path.normpath(sources[0])) if sources else "unknown"
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self.emit(teamcity.service_message("progressMessage", value=task.get_name().strip()))
@@ -110,6 +147,8 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         self.close_blocks()
+        if self.outcome is None and self.run_id and self.playbook in HOST_PLAYBOOKS:
+            self.report_hosts(stats)
         outcome = (self.outcome or {}).get("outcome") or "failed"
         where = " ".join(str(part) for part in ((self.outcome or {}).get("playbook"), (self.outcome or {}).get(
             "context")) if part)
@@ -118,3 +157,14 @@ class CallbackModule(CallbackBase):
             if summary.get("failures") or summary.get("unreachable"):
                 message = self.failures.get(host, "the playbook failed")
                 self.emit(teamcity.build_problem(f"{host}: {message}", f"slipway {where} {outcome}".replace("  ", " ")))
+
+    def report_hosts(self, stats):
+        """The reports of a playbook that runs on many hosts, from its recap (``_ci/hosts.py``)."""
+        rows = host_rows({host: stats.summarize(host) for host in stats.processed}, self.failures)
+        job = detect(os.environ)
+        document, texts = host_reports(
+            os.path.abspath(os.environ.get("SLIPWAY_REPORTS_DIR") or "reports"), self.playbook,
+            self.context or "unknown", rows, self.started, time.time(), check_mode=bool(cli_context.CLIARGS.get(
+                "check")), ci=job.as_dict() if job else None, run_id=self.run_id)
+        write_reports(texts)
+        self.pipeline({"result": document})

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
@@ -184,3 +185,154 @@ def test_a_crashing_workload_is_rolled_back_and_ends_as_delivery_failed_rolled_b
     journal = json.loads(kubectl("get", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={context}",
                                  "-o", "json").stdout)["items"]
     assert JENKINS["BUILD_URL"] in json.dumps([item["data"] for item in journal])  # actor.ci of every record
+
+
+def colours(eco, namespace, alpha, beta):
+    """An ecosystem of two ConfigMap systems, alpha and beta, each with a colour."""
+    for name, colour in (("alpha", alpha), ("beta", beta)):
+        (eco / name / "deploy").mkdir(parents=True, exist_ok=True)
+        (eco / name / "slipway.yml").write_text(yaml.safe_dump(
+            {"name": name, "namespace": namespace, "depends_on": [], "images": [], "manifests": "deploy"}))
+        (eco / name / "deploy" / "config.yaml.j2").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{colour: {colour}}}\n")
+
+
+@pytest.fixture
+def no_red(kubectl):
+    """``enforce(namespace)``: an admission policy, added between two releases, that refuses red ConfigMaps in the
+    namespace from then on (what a new security rule does to an old release)."""
+    name = unique("no-red")
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": {"name": name},
+              "spec": {"failurePolicy": "Fail",
+                       "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                               "operations": ["CREATE", "UPDATE"],
+                                                               "resources": ["configmaps"]}]},
+                       "validations": [{"expression": "!has(object.data) || !('colour' in object.data) || "
+                                                      "object.data.colour != 'red'",
+                                        "message": "red ConfigMaps are refused since the policy no-red"}]}}
+
+    def enforce(namespace):
+        binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+                   "metadata": {"name": name},
+                   "spec": {"policyName": name, "validationActions": ["Deny"],
+                            "matchResources": {"namespaceSelector": {"matchLabels": {
+                                "kubernetes.io/metadata.name": namespace}}}}}
+        kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]}))
+        probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": namespace},
+                 "data": {"colour": "red"}}
+        for _ in range(120):  # the API server compiles a new policy in the background: wait until it refuses
+            refused = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
+            if refused.returncode != 0 and "no-red" in refused.stderr:
+                return
+            time.sleep(1)
+        raise AssertionError(f"the policy {name} never refused a red ConfigMap: {refused.stderr}")
+
+    yield enforce
+    kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, "--ignore-not-found",
+            check=False)
+
+
+def error_message(case):
+    found = case.find("failure") if case.find("failure") is not None else case.find("error")
+    return "" if found is None else f"{found.get('message')}\n{found.text or ''}"
+
+
+def test_a_rollback_the_api_refuses_ends_as_rollback_failed(stack_dir, kubectl, ns, context, no_red, tmp_path):
+    """Release 1 has a red ConfigMap, release 2 not; then a policy refuses red: rollback.yml cannot restore release 1
+    (its server-side dry-run is refused, nothing is written) and tells the pipeline a person is needed (exit 13)."""
+    eco, reports = tmp_path / "eco", tmp_path / "reports"
+    inventory = context_inventory(tmp_path / "inventory", stack_dir, slipway_context=context,
+                                  slipway_ecosystem_root=str(eco), slipway_systems=["alpha", "beta"])
+    colours(eco, ns, alpha="green", beta="red")
+    first = slipway_ci(inventory, "deliver.yml", reports, env=JENKINS)
+    assert first.returncode == 0, first.stdout[-3000:]
+    colours(eco, ns, alpha="green", beta="blue")
+    second = slipway_ci(inventory, "deliver.yml", reports, env=JENKINS)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert result(reports, context)["revision"] == 2
+    no_red(ns)
+
+    done = slipway_ci(inventory, "rollback.yml", reports, env=JENKINS)
+    assert done.returncode == 13, done.stdout[-4000:] + done.stderr[-2000:]
+    found = result(reports, context)
+    assert (found["playbook"], found["outcome"], found["exit_code"], found["failed_step"]) == \
+        ("rollback", "rollback_failed", 13, "rollback")
+    assert "system beta" in found["msg"] and "no-red" in found["msg"]
+    assert found["ci"]["url"] == JENKINS["BUILD_URL"]
+    cases = junit_cases(reports / f"junit-rollback-{context}.xml")
+    assert status(cases[("rollback", "rollback")]) == "error"  # it failed before any system was rolled back
+    assert "no-red" in error_message(cases[("rollback", "rollback")])
+    assert json.loads(kubectl("get", "configmap", "beta", "-n", ns, "-o", "json").stdout)["data"] == \
+        {"colour": "blue"}  # still release 2: the refused rollback wrote nothing
+
+
+@pytest.mark.slow
+def test_a_failed_delivery_whose_automatic_rollback_is_refused_ends_as_rollback_failed(crashing, kubectl, no_red,
+                                                                                       tmp_path):
+    """The case that pages a person: release 2 crashes after it was written, and the automatic rollback to release 1
+    is refused by a policy added since; the context is left on the failed release 2 (exit 13)."""
+    reports, context = tmp_path / "reports", crashing["context"]
+    config = crashing["inventory"].parent / "eco" / "alpha" / "deploy" / "config.yaml.j2"
+    config.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: alpha}\ndata: {colour: red}\n")
+    first = slipway_ci(crashing["inventory"], "deliver.yml", reports, env=JENKINS)
+    assert first.returncode == 0, first.stdout[-3000:]
+    built = slipway_ci(crashing["inventory"], "build.yml", reports, "-e", '{"slipway_systems": ["crashloop"]}')
+    assert built.returncode == 0, built.stdout[-3000:]
+    config.write_text(config.read_text().replace("red", "blue"))
+    no_red(crashing["namespace"])
+
+    failed = slipway_ci(crashing["inventory"], "deliver.yml", reports, "-e",
+                        json.dumps({"slipway_systems": ["alpha", "crashloop"]}), env=JENKINS)
+    assert failed.returncode == 13, failed.stdout[-4000:] + failed.stderr[-2000:]
+    found = result(reports, context)
+    assert (found["outcome"], found["failed_step"], found["failed_revision"]) == ("rollback_failed", "deliver", 2)
+    assert "no-red" in found["msg"]
+    cases = junit_cases(reports / f"junit-deliver-{context}.xml")
+    assert status(cases[("deliver.crashloop", "crashloop")]) == "failure"
+    refused = [case for key, case in cases.items() if key[0].startswith("rollback") and status(case) != "passed"]
+    assert refused and any("no-red" in error_message(case) for case in refused), list(cases)
+    live = json.loads(kubectl("get", "configmap", "alpha", "-n", crashing["namespace"], "-o", "json").stdout)
+    assert live["data"] == {"colour": "blue"}  # release 2's: the context is between releases
+
+
+def test_a_provisioning_playbook_is_reported_per_host_from_its_recap(tmp_path):
+    """provision.yml runs on every node: slipway-ci's callback reports it from the play recap, one JUnit case per
+    host. A stand-in for playbooks/provision.yml (issue 13) runs on two nodes, one of which cannot be reached."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "group_vars" / "all" / "context.yml").write_text(yaml.safe_dump({"slipway_context": "lab"}))
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"kube_node": {"hosts": {
+        "node-a": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "node-b": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"}}}}}}))
+    playbook = tmp_path / "playbooks" / "provision.yml"
+    playbook.parent.mkdir()
+    playbook.write_text(yaml.safe_dump([{"name": "Prepare the nodes", "hosts": "kube_node", "gather_facts": False,
+                                         "tasks": [{"name": "Write the node's marker", "ansible.builtin.copy": {
+                                             "dest": str(tmp_path / "{{ inventory_hostname }}.marker"),
+                                             "content": "provisioned\n"}}]}]))
+    reports = tmp_path / "reports"
+
+    def provision(*args, detailed=False):
+        command = [sys.executable, str(ROOT / "bin" / "slipway-ci"), "--reports", str(reports),
+                   "--ansible-playbook", str(ROOT / ".venv" / "bin" / "ansible-playbook")]
+        command += ["--detailed-exitcode"] if detailed else []
+        return subprocess.run([*command, "--", "-i", str(inventory), str(playbook), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300, check=False,
+                              env=dict(os.environ, ANSIBLE_NOCOLOR="1", **JENKINS))
+
+    first = provision()
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-2000:]
+    found = result(reports, "lab")
+    assert (found["playbook"], found["outcome"], found["failed_step"]) == ("provision", "failed", "provision")
+    assert [(row["host"], row["result"]) for row in found["hosts"]] == \
+        [("node-a", "changed"), ("node-b", "unreachable")]
+    assert found["ci"]["url"] == JENKINS["BUILD_URL"]
+    cases = junit_cases(reports / "junit-provision-lab.xml")
+    assert (status(cases[("provision.node-a", "node-a")]), status(cases[("provision.node-b", "node-b")])) == \
+        ("passed", "error")
+    assert "127.0.0.1" in error_message(cases[("provision.node-b", "node-b")])
+    again = provision("--limit", "node-a", detailed=True)
+    assert again.returncode == 10, again.stdout[-3000:] + again.stderr[-2000:]  # nothing changed on node-a
+    assert result(reports, "lab")["outcome"] == "nothing_to_do"
+    assert "TASKS RECAP" in again.stdout  # ansible.cfg's own callback (profile_tasks) still runs beside ours

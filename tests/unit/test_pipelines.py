@@ -16,13 +16,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 GROOVY = ("org.apache.groovy", "groovy", "5.0.8")
 SH_STEPS = Path(__file__).with_name("pipelines") / "sh_steps.groovy"
+KOTLIN_SYNTAX = Path(__file__).with_name("pipelines") / "KotlinSyntax.java"
+# Kotlin's compiler from Maven Central and what its POM depends on; TeamCity's DSL library is not there
+KOTLIN = (("org.jetbrains.kotlin", "kotlin-compiler-embeddable", "2.4.21"),
+          ("org.jetbrains.kotlin", "kotlin-stdlib", "2.4.21"),
+          ("org.jetbrains.kotlin", "kotlin-script-runtime", "2.4.21"),
+          ("org.jetbrains.kotlin", "kotlin-reflect", "1.6.10"),
+          ("org.jetbrains.kotlin", "kotlin-daemon-embeddable", "2.4.21"),
+          ("org.jetbrains.kotlinx", "kotlinx-coroutines-core-jvm", "1.8.0"),
+          ("org.jetbrains", "annotations", "13.0"))
+
+
+def maven_jar(group, artifact, version):
+    repository = Path(os.environ.get("MAVEN_REPOSITORY", Path.home() / ".m2" / "repository"))
+    return repository.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
 
 
 def groovy_jar():
     """Groovy from Maven Central, fetched once into the local Maven repository."""
     group, artifact, version = GROOVY
-    repository = Path(os.environ.get("MAVEN_REPOSITORY", Path.home() / ".m2" / "repository"))
-    jar = repository.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
+    jar = maven_jar(group, artifact, version)
     if not jar.exists():
         if not shutil.which("mvn"):
             pytest.fail(f"{jar} is missing and mvn is not installed to fetch it")
@@ -93,3 +106,30 @@ def test_the_vault_password_script_hands_the_ci_secret_to_ansible_vault(tmp_path
     unset = subprocess.run([str(script)], env={k: v for k, v in env.items() if k != "SLIPWAY_VAULT_PASSWORD"},
                            capture_output=True, text=True, check=False)
     assert unset.returncode == 1 and "SLIPWAY_VAULT_PASSWORD is not set" in unset.stderr
+
+
+def kotlin_syntax(*scripts):
+    """Kotlin's own parser on ``scripts``: ``(exit code, output)``. Runs only when the compiler is in the local Maven
+    repository (`mvn dependency:get -Dartifact=org.jetbrains.kotlin:kotlin-compiler-embeddable:2.4.21` puts it
+    there, with its dependencies): a download of that size is not a unit test's to make."""
+    jars = [maven_jar(*coordinates) for coordinates in KOTLIN]
+    missing = [jar.name for jar in jars if not jar.exists()]
+    if missing or not shutil.which("java"):
+        pytest.skip(f"Kotlin's compiler is not in the local Maven repository ({', '.join(missing) or 'no java'})")
+    done = subprocess.run(["java", "-cp", os.pathsep.join(map(str, jars)), str(KOTLIN_SYNTAX), *map(str, scripts)],
+                          capture_output=True, text=True, check=False, timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_teamcity_settings_parse_as_a_kotlin_script():
+    code, output = kotlin_syntax(ROOT / ".teamcity" / "settings.kts")
+    assert code == 0, output
+    assert "script=true syntax errors=0" in output
+
+
+def test_a_kotlin_script_with_a_syntax_error_is_caught(tmp_path):
+    broken = tmp_path / "settings.kts"
+    broken.write_text((ROOT / ".teamcity" / "settings.kts").read_text().replace("buildType(Provision)",
+                                                                                 "buildType(Provision"))
+    code, output = kotlin_syntax(broken)
+    assert code == 1 and "Expecting ')'" in output, output

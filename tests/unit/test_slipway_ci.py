@@ -17,6 +17,8 @@ FAKE = """#!{python}
 import json, os, sys
 extra = json.loads(sys.argv[sys.argv.index("-e") + 1])
 outcome, exit_code, detailed, rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with open(os.path.join(extra["slipway_reports_dir"], "env.json"), "w") as out:
+    json.dump({{key: os.environ.get(key) for key in ("ANSIBLE_CALLBACKS_ENABLED", "SLIPWAY_REPORTS_DIR")}}, out)
 if outcome != "none":
     with open(os.path.join(extra["slipway_reports_dir"], "result-local.json"), "w") as out:
         json.dump({{"run_id": os.environ["SLIPWAY_CI_RUN_ID"], "outcome": outcome, "exit_code": exit_code,
@@ -33,11 +35,11 @@ def fake(tmp_path):
     return path
 
 
-def run(fake, reports, *args, detailed=False):
+def run(fake, reports, *args, detailed=False, env=None):
     command = [sys.executable, str(WRAPPER), "--reports", str(reports), "--ansible-playbook", str(fake)]
     command += ["--detailed-exitcode"] if detailed else []
-    return subprocess.run([*command, "--", *args], capture_output=True, text=True, check=False,
-                          env=dict(os.environ, SLIPWAY_CI_RUN_ID="not-this-one"))
+    return subprocess.run([*command, "--", *args], capture_output=True, text=True, check=False, cwd=reports,
+                          env=dict(os.environ, SLIPWAY_CI_RUN_ID="not-this-one", **(env or {})))
 
 
 @pytest.mark.parametrize(("args", "detailed", "code"), [
@@ -63,3 +65,15 @@ def test_without_playbook_arguments_it_says_how_to_call_it(tmp_path):
     done = subprocess.run([sys.executable, str(WRAPPER), "--reports", str(tmp_path)], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 2 and "give the ansible-playbook arguments after --" in done.stderr
+
+
+def test_the_ci_callback_is_enabled_beside_the_configured_ones_and_the_reports_folder_is_exported(fake, tmp_path):
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks\n")
+    done = run(fake, tmp_path, "none", "0", "0", "0", env={"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads((tmp_path / "env.json").read_text())
+    assert seen == {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,slipway.platform.ci",
+                    "SLIPWAY_REPORTS_DIR": str(tmp_path)}
+    again = run(fake, tmp_path, "none", "0", "0", "0", env={"ANSIBLE_CALLBACKS_ENABLED": "slipway.platform.ci,x.y.z"})
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "env.json").read_text())["ANSIBLE_CALLBACKS_ENABLED"] == "slipway.platform.ci,x.y.z"
