@@ -30,10 +30,10 @@ if wanted:
 PYEOF
 
 rm -rf "$COPY" && mkdir -p "$COPY"
-# Only what the collection ships is sanity-tested: the stack, benchmarks, CI glue and the example
+# Only what the collection ships is sanity-tested: the stack, benchmarks, CI glue, the example and catalogue
 # ecosystem are project infrastructure (galaxy.yml build_ignore leaves them out of the collection too).
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
-  | grep -zvE '^(hack|bench|\.ci|examples)/' \
+  | grep -zvE '^(hack|bench|\.ci|examples|catalogue)/' \
   | (cd "$ROOT" && xargs -0 cp --parents -t "$COPY" 2>/dev/null || true)
 # ansible-test lists files through git when it can; give the copy its own throwaway repository.
 git -C "$COPY" init -q && git -C "$COPY" add -A && git -C "$COPY" -c user.name=sanity -c user.email=sanity@localhost commit -qm sanity

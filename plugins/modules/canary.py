@@ -206,8 +206,8 @@ canary:
   description:
     - The canary step and, for O(action=start), the split per Deployment (C(services) are the Services that send
       traffic to the canary's pods; the stable one for a replica split, the canary Service with a route).
-    - C(steps) (O(action=progress) only): one row per step, C(weight), C(passed) and C(gates) (each metric gate's
-      report with its C(query) and C(samples)).
+    - "C(steps), with O(action=progress) only: one row per step, C(weight), C(passed) and C(gates) (each metric
+      gate's report with its C(query) and C(samples))."
     - C(route) is the route and what was asked of it on a routed start (C(services) maps each stable Service to its
       canary Service), C(restored=true) on a routed promote or abort, and null without a route.
   returned: always

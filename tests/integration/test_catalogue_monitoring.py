@@ -177,8 +177,8 @@ def sink_notifications(kubectl):
     return json.loads(raw.stdout) if raw.returncode == 0 and raw.stdout.strip() else []
 
 
-def test_a_crash_looping_pod_fires_an_alert_that_reaches_the_webhook_receiver(ops, app_images, stack_dir, ns,
-                                                                             kubectl):
+def test_a_crash_looping_pod_fires_an_alert_that_reaches_the_webhook_receiver(
+        ops, app_images, stack_dir, ns, kubectl):
     pulling(kubectl, stack_dir, ns)
     crasher = workload("crasher", [{"name": "crasher", "image": app_images["stable"],
                                     "command": ["sh", "-c", "echo crashing on purpose; exit 3"]}])
@@ -309,8 +309,8 @@ def test_a_healthy_canary_is_promoted_through_each_step(ops, app_images, stack_d
 # ----------------------------------------------------------------------------- the ops delivery fails with a reason
 
 
-def test_a_catalogue_service_failing_its_health_gate_fails_the_ops_delivery_with_its_reason(ops, tmp_path, ns,
-                                                                                           context, stack_dir):
+def test_a_catalogue_service_failing_its_health_gate_fails_the_ops_delivery_with_its_reason(
+        ops, tmp_path, ns, context, stack_dir):
     # The catalogue's alert-sink as it is, in the test's namespace and context, with a health gate it cannot pass:
     # the ops inventory and playbook unchanged, the shared monitoring namespace untouched.
     root = tmp_path / "catalogue"

@@ -85,8 +85,8 @@ def progress(client, options, system, images, steps=None, route=None, reason=Non
             raise _aborted(client, options, system, done, f"a metric gate failed at {weight}%: {exc.msg}") from None
         done.append({"weight": weight, "passed": True, "reason": "", "gates": reports})
         say(f"{system}: canary at {weight}% passed its metric gates")
-    result = canary(client, options, system, "promote", reason=_story(reason, f"gates passed at "
-                                                                           f"{', '.join(f'{w}%' for w in steps)}"),
+    passed = ", ".join(f"{w}%" for w in steps)
+    result = canary(client, options, system, "promote", reason=_story(reason, f"gates passed at {passed}"),
                     progress=say, gates=done)
     result["canary"]["steps"] = done
     return result

@@ -2,10 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Metric gates: a PromQL query asked of the context's Prometheus ``samples`` times, ``interval`` seconds apart.
 
-After ``warmup`` seconds, each sample must give one number that compares to the gate's ``threshold`` as its ``comparison`` says; the first
-that does not fails the gate (a canary is aborted as soon as it is seen to misbehave). An empty answer fails, or
-passes with ``no_data: pass`` (an error counter that has not appeared yet). Every sample is kept with its value,
-so the journal shows what the decision rested on.
+After ``warmup`` seconds, each sample must give one number that compares to the gate's ``threshold`` as its
+``comparison`` says; the first that does not fails the gate (a canary is aborted as soon as it is seen to
+misbehave). An empty answer fails, or passes with ``no_data: pass`` (an error counter that has not appeared
+yet). Every sample is kept with its value, so the journal shows what the decision rested on.
 
 ``${namespace}``, ``${system}`` and ``${track}`` in the query are filled in before it is asked: after a rollout
 the track is ``stable``; during a canary step it is ``canary`` (the catalogue's Prometheus labels every scraped
@@ -21,9 +21,6 @@ import json
 import math
 import operator
 import string
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
@@ -51,18 +48,18 @@ def prometheus_query(url, query, timeout):
     if not url:
         raise SlipwayError("a metric gate needs the context's Prometheus: set slipway_prometheus_url (the deliver, "
                            "rollback and canary modules' prometheus_url), for example http://prometheus:9090")
-    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    import urllib3  # noqa: PLC0415 - the Kube client's HTTP library; imported here so the spec loads without it
+
     try:
-        with urllib.request.urlopen(address, timeout=timeout) as answer:  # noqa: S310 - the context's own URL
-            body = answer.read(256 * 1024)
-    except urllib.error.HTTPError as exc:  # Prometheus says why a query is bad in the body
-        text = exc.read(ANSWER_SHOWN * 4).decode("utf-8", "replace")
-        raise SlipwayError(f"Prometheus at {url} answered {exc.code}: {_error_of(text)}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise SlipwayError(f"Prometheus at {url} did not answer: {reason} (is slipway_prometheus_url right, and "
+        answer = urllib3.request("GET", f"{url.rstrip('/')}/api/v1/query", fields={"query": query},
+                                 timeout=urllib3.Timeout(total=timeout), retries=False, preload_content=True)
+    except urllib3.exceptions.HTTPError as exc:
+        raise SlipwayError(f"Prometheus at {url} did not answer: {exc} (is slipway_prometheus_url right, and "
                            "is Prometheus running?)") from None
-    return value_of(body, url)
+    if answer.status != 200:  # Prometheus says why a query is bad in the body
+        text = answer.data[:ANSWER_SHOWN * 4].decode("utf-8", "replace")
+        raise SlipwayError(f"Prometheus at {url} answered {answer.status}: {_error_of(text)}")
+    return value_of(answer.data, url)
 
 
 def _error_of(text):

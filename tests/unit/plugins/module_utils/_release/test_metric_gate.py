@@ -76,8 +76,8 @@ def test_a_wrong_metric_gate_is_refused_naming_the_fix(declared, says):
 def test_every_sample_must_pass_and_the_placeholders_are_filled_in():
     answers = Answers(0.0, 0.01, 0.05)
     slept = []
-    found = m.sample(metric(interval=7, warmup=30), "http://prom:9090", {"namespace": "shop", "system": "web", "track": "canary"},
-                     query=answers, sleep=slept.append)
+    found = m.sample(metric(interval=7, warmup=30), "http://prom:9090",
+                     {"namespace": "shop", "system": "web", "track": "canary"}, query=answers, sleep=slept.append)
     assert found.passed and [s["value"] for s in found.samples] == [0.0, 0.01, 0.05]
     assert slept == [30.0, 7.0, 7.0]  # the warmup, then between samples, not after the last
     url, asked, timeout = answers.asked[0]
