@@ -100,7 +100,7 @@ options:
       - The route must exist and send traffic to a Service of the system whose selector picks the Deployment that
         gets the canary; it may be one of the system's own manifests or belong to someone else.
       - The context must serve C(gateway.networking.k8s.io/v1) HTTPRoute and have a gateway that implements it (the
-        local stack has the CRDs but no gateway, so it proves the objects, not the traffic).
+        local stack runs Traefik, Gateway C(slipway-gateway/slipway); see docs/gateway.md).
       - The identity needs C(get), C(update) and C(patch) on C(httproutes.gateway.networking.k8s.io) in the route's
         namespace.
       - A running canary keeps the way it was started; to switch between the replica split and a route, or to
@@ -128,6 +128,20 @@ options:
             required: true
           value:
             description: The header value that selects the canary.
+            type: str
+            required: true
+      gateway:
+        description:
+          - The context's Gateway (its C(slipway_gateway)); a route that does not name it in its C(parentRefs) is
+            refused before anything is written, since no request through that gateway would follow the canary.
+        type: dict
+        suboptions:
+          name:
+            description: The Gateway's name.
+            type: str
+            required: true
+          namespace:
+            description: The Gateway's namespace.
             type: str
             required: true
   reason:
@@ -276,6 +290,10 @@ def main():
             header=dict(type="dict", options=dict(
                 name=dict(type="str", required=True),
                 value=dict(type="str", required=True),
+            )),
+            gateway=dict(type="dict", options=dict(
+                name=dict(type="str", required=True),
+                namespace=dict(type="str", required=True),
             )),
         )),
         reason=dict(type="str"),

@@ -187,3 +187,19 @@ def test_a_canary_on_a_route_not_attached_to_the_contexts_gateway_is_refused_bef
         client.close()
     assert kubectl("get", "httproute", "web", "-n", ns, "-o",
                    "jsonpath={.metadata.resourceVersion}").stdout == before
+
+
+def test_the_playbook_passes_the_declared_gateway_and_a_detached_route_is_refused(
+        gateway, versions, stack, stack_dir, kubectl, ns, context):
+    deliver_web(stack_dir, kubectl, ns, context, versions["v1"], stack["SLIPWAY_REGISTRY"])
+    declared = {"slipway_canary_routes": {"web": {"name": "web", "gateway": {"name": "other",
+                                                                             "namespace": "slipway-gateway"}}}}
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/local",
+                             "playbooks/canary.yml", "-e", f"slipway_context={context}",
+                             "-e", "slipway_canary_system=web", "-e", "slipway_canary_weight=10",
+                             "-e", json.dumps({"slipway_canary_images": {"web": versions["v2"]}}),
+                             "-e", json.dumps(declared)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode != 0
+    assert "is not attached to the context's Gateway slipway-gateway/other" in result.stdout
+    assert kubectl("get", "deployment", "web-canary", "-n", ns, check=False).returncode != 0  # nothing written
