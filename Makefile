@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/.stack/bin:$(PATH)
 STACK_ENV = set -a; source .stack/env; set +a
 
-.PHONY: setup client up down status deps-images demo deliver test lint sanity unit integration bench requirements clean
+.PHONY: setup client up down status deps-images demo deliver test lint sanity unit integration molecule lab lab-down bench requirements clean
 
 setup:                      ## host packages, pinned venv, collection link
 	hack/setup.sh
@@ -48,7 +48,7 @@ showrooms: up               ## list the showrooms (branch, who, systems, URL, ag
 showroom-retire: up         ## retire a showroom: make showroom-retire SHOWROOM=feature-x
 	$(STACK_ENV); ansible-playbook -i inventories/showroom playbooks/showroom_retire.yml -e slipway_showroom='$(SHOWROOM)'
 
-test: up lint sanity unit integration   ## everything CI runs
+test: up lint sanity unit integration molecule   ## everything CI runs
 
 lint: setup                 ## ruff + ansible-lint (production profile)
 	ruff check .
@@ -63,6 +63,16 @@ unit: setup
 
 integration: up                 ## stack tests; those that kill a component run last, after the others passed
 	$(STACK_ENV); $(PY) -m pytest tests/integration -q -m "not disruptive" && $(PY) -m pytest tests/integration -q -m disruptive
+
+MOLECULE_SCENARIOS ?= service_template node_prep container_runtime
+molecule: up                ## each role's molecule scenario (node_prep, container_runtime on lab machines of their own)
+	$(STACK_ENV); for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
+
+lab: up                     ## the provisioning lab: Debian machines over SSH (hack/lab.py; docs/provisioning.md)
+	$(PY) hack/lab.py up
+
+lab-down:                   ## remove the lab's machines, volumes and network
+	$(PY) hack/lab.py down
 
 bench: up                   ## benchmarks: ratios against kubectl, kubernetes.core.k8s, docker build
 	$(STACK_ENV); for b in bench/*.py; do $(PY) $$b || exit 1; done
