@@ -101,13 +101,22 @@ print(u.find_spec("ansible_collections.ansible.posix").submodule_search_location
 rm -rf "$FILES/ansible_posix" && cp -r "$posix" "$FILES/ansible_posix"
 
 # 5. the image, named by its content
-tag="$( { cat "$ROOT/execution-environment.yml" "$ROOT/meta/requirements.txt" "$ROOT/meta/bindep.txt" \
-          "$FILES/wheels/.stamp" "$FILES/ansible_posix/MANIFEST.json"
-        echo "$collection_hash $BUILDER_VERSION"; docker image inspect -f '{{.Id}}' "$BASE_IMAGE"; } | digest)"
+inputs="$(printf '%s %s\n' \
+  "execution-environment.yml" "$(digest < "$ROOT/execution-environment.yml")" \
+  "meta/" "$(cat "$ROOT/meta/requirements.txt" "$ROOT/meta/bindep.txt" | digest)" \
+  "wheels" "$(cat "$FILES/wheels/.stamp")" \
+  "ansible.posix" "$(digest < "$FILES/ansible_posix/MANIFEST.json")" \
+  "collection" "$collection_hash" \
+  "ansible-builder" "$BUILDER_VERSION" \
+  "base" "$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")")"
+tag="$(echo "$inputs" | digest)"
 if docker image inspect "$IMAGE:$tag" >/dev/null 2>&1; then
   say "image up to date: $IMAGE:$tag (nothing changed since it was built)"
 else
-  say "image $IMAGE:$tag: ansible-builder build (log: $EE/build.log)"
+  changed="$( { diff <(cat "$EE/inputs" 2>/dev/null || true) <(echo "$inputs") || true; } |
+              sed -n 's/^> \([^ ]*\) .*/\1/p' | xargs)"
+  say "image $IMAGE:$tag (changed since the last build: ${changed:-everything}): ansible-builder build"
+  say "log: $EE/build.log"
   if ! (cd "$ROOT" && "$EE/tools/bin/ansible-builder" build --file execution-environment.yml \
           --context "$EE/context" --container-runtime docker --tag "$IMAGE:$tag" --tag "$IMAGE:latest" \
           --verbosity 2) > "$EE/build.log" 2>&1; then
@@ -116,5 +125,6 @@ else
     exit 1
   fi
 fi
+echo "$inputs" > "$EE/inputs"
 docker tag "$IMAGE:$tag" "$IMAGE:latest"
 echo "$IMAGE:$tag"
