@@ -16,12 +16,14 @@ KWOK_MODULE = HACK / "kwok"
 ETCD_MODULE = HACK / "etcd"
 GATEWAY_API_MODULE = HACK / "gateway-api"
 DEX_MODULE = HACK / "dex"
+KUBE_ROUTER_MODULE = HACK / "kube-router"
 
 KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.8"
 GATEWAY_API_VERSION = "v1.6.3"  # keep equal to hack/gateway-api/go.mod
 DEX_VERSION = "v0.0.0-20260303133905-11d2eeb52b42"  # dex v2.45.1; keep equal to hack/dex/go.mod
+KUBE_ROUTER_VERSION = "v2.10.0"  # keep equal to hack/kube-router/go.mod
 # command -> (Go module folder, package, pinned version); each module pins its own dependency tree.
 GO_COMMANDS = {
     "etcd": (ETCD_MODULE, "go.etcd.io/etcd/server/v3", ETCD_VERSION),
@@ -32,6 +34,8 @@ GO_COMMANDS = {
     "kubectl": (KUBE_MODULE, "k8s.io/kubernetes/cmd/kubectl", KUBERNETES_VERSION),
     "kwok": (KWOK_MODULE, "sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION),
     "dex": (DEX_MODULE, "github.com/dexidp/dex/cmd/dex", DEX_VERSION),
+    "kube-router": (KUBE_ROUTER_MODULE, "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
+                    KUBE_ROUTER_VERSION),
 }
 APT_PACKAGES = [
     "docker.io", "docker-registry", "busybox-static", "debootstrap",

@@ -25,6 +25,7 @@ from stacklib.realnode.layout import (
     NODE_NAME,
     POD_LOGS,
 )
+from stacklib.realnode.netpol import stop_netpol
 from stacklib.realnode.probes import cgroup_roots, containerd_answers, ctr, our_mounts, our_pids
 
 
@@ -114,6 +115,8 @@ def remove_network(netns: list[str]) -> None:
 def down() -> None:
     """Stop the kubelet, its pods, containerd and its shims; remove pod netns, mounts, bridge and cgroups."""
     stopped = []
+    if stop_netpol():
+        stopped.append("NetworkPolicy enforcer")
     if stop_daemon("realnode-kubelet"):
         stopped.append("kubelet")
     netns: list[str] = []

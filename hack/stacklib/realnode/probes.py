@@ -27,6 +27,7 @@ from stacklib.realnode.layout import (
     NODE_NAME,
     POD_SUBNET,
 )
+from stacklib.realnode.netpol import enforcer_healthy
 
 
 def ctr(*args: str, check: bool = True, namespace: str = "k8s.io") -> subprocess.CompletedProcess:
@@ -123,4 +124,6 @@ def components() -> list[tuple[str, bool, str]]:
         ("real-node Ready", kubelet_ok and node_ready(), f"node {NODE_NAME} ({POD_SUBNET})"),
         ("real-node DNS", running_pid("realnode-dns") is not None and dns_answers(),
          f"{NODE_IP}:{DNS_PORT} (*.svc.{CLUSTER_DOMAIN})"),
+        ("real-node NetworkPolicy", running_pid("netpol") is not None and enforcer_healthy(),
+         "kube-router firewall (iptables + ipset)"),
     ]

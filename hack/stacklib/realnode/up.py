@@ -30,6 +30,7 @@ from stacklib.realnode.layout import (
     POD_SUBNET,
     PULL_SECRET,
 )
+from stacklib.realnode.netpol import ensure_netpol
 from stacklib.registry import registry_password
 
 
@@ -120,5 +121,6 @@ def up() -> None:
     ensure_dns()
     MARKER.write_text(NODE_NAME)
     ensure_kubelet()
+    ensure_netpol()
     ensure_pull_secrets()
     say(f"real node {NODE_NAME} Ready {time.monotonic() - begin:.1f}s after the real-node steps began")
