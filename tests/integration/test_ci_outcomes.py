@@ -336,3 +336,30 @@ def test_a_provisioning_playbook_is_reported_per_host_from_its_recap(tmp_path):
     assert again.returncode == 10, again.stdout[-3000:] + again.stderr[-2000:]  # nothing changed on node-a
     assert result(reports, "lab")["outcome"] == "nothing_to_do"
     assert "TASKS RECAP" in again.stdout  # ansible.cfg's own callback (profile_tasks) still runs beside ours
+
+
+def test_the_provision_playbook_with_nodes_it_cannot_reach_fails_with_a_case_per_node(tmp_path):
+    """The real playbooks/provision.yml through slipway-ci, on nodes that do not answer (127.0.0.1, a closed port):
+    nothing is changed, and each node is its own failed case."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "group_vars" / "all" / "context.yml").write_text(yaml.safe_dump({"slipway_context": "lab"}))
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"},
+        "children": {"kube_control_plane": {"hosts": {"cp-1": None}}, "etcd": {"hosts": {"cp-1": None}},
+                     "kube_node": {"hosts": {"worker-1": None, "worker-2": None}}}}}))
+    reports = tmp_path / "reports"
+    done = subprocess.run([sys.executable, str(ROOT / "bin" / "slipway-ci"), "--reports", str(reports),
+                           "--ansible-playbook", str(ROOT / ".venv" / "bin" / "ansible-playbook"), "--",
+                           "-i", str(inventory), str(ROOT / "playbooks" / "provision.yml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    found = result(reports, "lab")
+    assert (found["playbook"], found["outcome"]) == ("provision", "failed")
+    assert [(row["host"], row["result"]) for row in found["hosts"]] == \
+        [("cp-1", "unreachable"), ("worker-1", "unreachable"), ("worker-2", "unreachable")]
+    cases = junit_cases(reports / "junit-provision-lab.xml")
+    assert {key: status(case) for key, case in cases.items()} == {
+        ("provision.cp-1", "cp-1"): "error", ("provision.worker-1", "worker-1"): "error",
+        ("provision.worker-2", "worker-2"): "error"}

@@ -129,7 +129,7 @@ def test_the_teamcity_settings_parse_as_a_kotlin_script():
 
 def test_a_kotlin_script_with_a_syntax_error_is_caught(tmp_path):
     broken = tmp_path / "settings.kts"
-    broken.write_text((ROOT / ".teamcity" / "settings.kts").read_text().replace("buildType(Provision)",
-                                                                                 "buildType(Provision"))
+    settings = (ROOT / ".teamcity" / "settings.kts").read_text()
+    broken.write_text(settings.replace("buildType(Provision)", "buildType(Provision"))
     code, output = kotlin_syntax(broken)
     assert code == 1 and "Expecting ')'" in output, output
