@@ -221,7 +221,7 @@ def no_red(kubectl):
         kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]}))
         probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": namespace},
                  "data": {"colour": "red"}}
-        for _ in range(120):  # the API server compiles a new policy in the background: wait until it refuses
+        for _attempt in range(120):  # the API server compiles a new policy in the background: wait until it refuses
             refused = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
             if refused.returncode != 0 and "no-red" in refused.stderr:
                 return
