@@ -8,6 +8,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.slipway.platform.plugins.module_utils._kube.apply import assess, live_key, owned_by, prepare
+from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import SYSTEM_LABEL
 from ansible_collections.slipway.platform.plugins.module_utils._release.options import SystemRun
 
 
@@ -27,6 +28,11 @@ def plan_systems(systems, last_systems, leaving, key, discovery, applier, option
                 collections.setdefault(_collection(resource, entry.get("namespace")), [])
     lists = _read_collections(applier, list(collections), options.concurrency)
     declared = {d.key for s in systems for d in s.objects}  # an object moving between systems stays
+    by_system = {}  # live objects by their system label: each system looks at its own, not at every object
+    for (resource, _namespace), items in lists.items():
+        for live in items.values():
+            labels = (live.get("metadata") or {}).get("labels") or {}
+            by_system.setdefault(labels.get(SYSTEM_LABEL), []).append((resource, live))
     for system in systems:
         run = runs[system.name]
         for plan in run.plans:
@@ -34,10 +40,9 @@ def plan_systems(systems, last_systems, leaving, key, discovery, applier, option
             plan.live = lists[_collection(desired.resource, desired.namespace)].get(desired.name)
             assess(plan, options.reclaim_managers)
         if options.prune or system.name in leaving:
-            for (resource, _namespace), items in lists.items():
-                for live in items.values():
-                    if owned_by(live, system.name, options.context) and live_key(resource, live) not in declared:
-                        run.prune.append((resource, live))
+            for resource, live in by_system.get(system.name, ()):
+                if owned_by(live, system.name, options.context) and live_key(resource, live) not in declared:
+                    run.prune.append((resource, live))
     return runs
 
 
