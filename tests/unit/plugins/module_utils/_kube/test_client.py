@@ -321,11 +321,9 @@ def test_requests_go_through_the_proxy_with_its_credentials():
     assert ForwardProxy.asked == [("http://kube.example.invalid:8080/version", "Basic b3BzOnBAc3M=")]
 
 
-def test_a_socks_proxy_without_pysocks_is_named():
-    try:
-        import socks  # noqa: F401
-        pytest.skip("PySocks is installed here")
-    except ImportError:
-        pass
+def test_a_socks_proxy_without_pysocks_is_named(monkeypatch):
+    # the venv has PySocks (selenium's urllib3[socks]): hide it, and urllib3's module that imported it
+    monkeypatch.setitem(sys.modules, "socks", None)
+    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
     with pytest.raises(SlipwayError, match="SOCKS proxy, which needs the Python library PySocks"):
         KubeClient(Connection(server="https://10.0.0.1:6443", proxy_url="socks5://proxy:1080"))
