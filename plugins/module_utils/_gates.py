@@ -61,7 +61,7 @@ class Gate:
     threshold: float = 0.0
     comparison: str = "<="
     no_data: str = "fail"
-    warmup: float = 0.0  # seconds before a metric gate's first sample: new pods need a few scrapes
+    warmup: float = 0.0  # at most this long, a metric gate asks again while the query has no data yet
 
     @property
     def label(self):
@@ -185,7 +185,8 @@ def _parse_metric_gate(item, where):
         problems.append(f"{where}: interval must be zero or more seconds between samples, got {interval!r}")
     warmup = item.get("warmup", 0)
     if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0:
-        problems.append(f"{where}: warmup must be zero or more seconds before the first sample, got {warmup!r}")
+        problems.append(f"{where}: warmup must be zero or more seconds to wait for the query's first data, "
+                        f"got {warmup!r}")
     timeout = _number(item, "timeout", DEFAULTS["metric"]["timeout"], where, problems)
     if problems:
         return None, problems

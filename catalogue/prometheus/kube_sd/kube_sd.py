@@ -5,8 +5,8 @@ Every INTERVAL seconds it lists, through the Kube API as the pod's service accou
 endpoint slices of the services it is asked about, and writes Prometheus file_sd JSON files into OUT:
 
   nodes.json          each node's kubelet (InternalIP:10250), __meta_kubernetes_node_name/_label_*
-  pods.json           each pod with an IP, __meta_kubernetes_namespace, __meta_kubernetes_pod_name/_ip/_phase/
-                      _label_*/_annotation_* (the catalogue's relabelling keeps the ones with a metrics port)
+  pods.json           each pod with an IP and a slipway.io/metrics-port annotation (the others are never scraped),
+                      __meta_kubernetes_namespace, __meta_kubernetes_pod_name/_ip/_phase/_label_*/_annotation_*
   service-<namespace>-<name>.json
                       the ready endpoints of a Service, one target per port, __meta_kubernetes_endpoint_port_name
 
@@ -31,10 +31,13 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 KUBELET_PORT = 10250
+METRICS_PORT_ANNOTATION = "slipway.io/metrics-port"
+PAGE = 250  # objects per list request: a cluster of thousands of pods is read a page at a time
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -61,11 +64,25 @@ def node_targets(nodes):
     return sorted(found, key=lambda t: t["labels"]["__meta_kubernetes_node_name"])
 
 
+def slim_pod(pod):
+    """What kube-sd uses of a pod, so that thousands of them fit in a small container."""
+    metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return {"metadata": {k: metadata[k] for k in ("name", "namespace", "labels", "annotations", "deletionTimestamp")
+                         if k in metadata},
+            "spec": {"nodeName": (pod.get("spec") or {}).get("nodeName", "")},
+            "status": {"podIP": status.get("podIP"), "phase": status.get("phase", ""),
+                       "containerStatuses": [{"name": c.get("name", ""), "restartCount": c.get("restartCount", 0),
+                                              "state": {"waiting": {"reason": ((c.get("state") or {}).get("waiting")
+                                                                               or {}).get("reason")}}}
+                                             for c in status.get("containerStatuses") or []]}}
+
+
 def pod_targets(pods):
     found = []
     for pod in pods:
         metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
-        if not status.get("podIP") or metadata.get("deletionTimestamp"):
+        if not status.get("podIP") or metadata.get("deletionTimestamp") \
+                or METRICS_PORT_ANNOTATION not in (metadata.get("annotations") or {}):
             continue
         labels = dict(labelled("__meta_kubernetes_pod_label_", metadata.get("labels")),
                       **labelled("__meta_kubernetes_pod_annotation_", metadata.get("annotations")),
@@ -190,8 +207,18 @@ class Api:
                 return None
             raise
 
-    def items(self, path):
-        return (self.get(path) or {}).get("items") or []
+    def items(self, path, slim=None):
+        """Every item of a list, a page at a time; ``slim`` keeps only what is needed of each."""
+        found, token = [], None
+        while True:
+            page = f"{path}{'&' if '?' in path else '?'}limit={PAGE}"
+            if token:
+                page += f"&continue={urllib.parse.quote(token)}"
+            answer = self.get(page) or {}
+            found.extend(slim(i) if slim else i for i in answer.get("items") or [])
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                return found
 
 
 def discover_once(api, out, services, api_address=None, exposition=None):
@@ -199,7 +226,7 @@ def discover_once(api, out, services, api_address=None, exposition=None):
     the target of default/kubernetes when that Service lists no endpoint (an API server run without its
     endpoint reconciler, as the local stack's)."""
     changed = write_if_changed(out, "nodes.json", node_targets(api.items("/api/v1/nodes")))
-    pods = api.items("/api/v1/pods")
+    pods = api.items("/api/v1/pods", slim=slim_pod)
     changed |= write_if_changed(out, "pods.json", pod_targets(pods))
     if exposition is not None:
         exposition.text = pod_status_metrics(pods)

@@ -18,8 +18,9 @@ class FakeApi:
     def get(self, path):
         return self.answers.get(path)
 
-    def items(self, path):
-        return self.answers[path.split("?")[0]]
+    def items(self, path, slim=None):
+        found = self.answers[path.split("?")[0]]
+        return [slim(i) for i in found] if slim else found
 
 
 NODE = {"metadata": {"name": "real-0", "labels": {"slipway.io/node-kind": "real"}},
@@ -39,8 +40,9 @@ class KubeSdTest(unittest.TestCase):
         self.assertEqual(target["targets"], ["10.77.0.1:10250"])
         self.assertEqual(target["labels"]["__meta_kubernetes_node_label_slipway_io_node_kind"], "real")
 
-    def test_a_pod_carries_its_labels_and_annotations_and_one_without_ip_is_left_out(self):
-        (target,) = kube_sd.pod_targets([POD, {"metadata": {"name": "pending"}, "status": {}}])
+    def test_a_pod_carries_its_labels_and_annotations_and_one_without_ip_or_metrics_is_left_out(self):
+        unscraped = {"metadata": {"name": "plain", "namespace": "shop"}, "status": {"podIP": "10.77.0.3"}}
+        (target,) = kube_sd.pod_targets([POD, {"metadata": {"name": "pending"}, "status": {}}, unscraped])
         labels = target["labels"]
         self.assertEqual(target["targets"], ["10.77.0.9"])
         self.assertEqual(labels["__meta_kubernetes_pod_annotation_slipway_io_metrics_port"], "8080")
@@ -84,6 +86,22 @@ class KubeSdTest(unittest.TestCase):
         self.assertIn('kube_pod_container_status_waiting_reason{namespace="shop",pod="web-1",container="web",'
                       'reason="CrashLoopBackOff"} 1', text)
         self.assertNotIn('container="side",reason', text)
+
+    def test_a_slim_pod_keeps_what_the_targets_and_the_metrics_need(self):
+        pod = dict(POD, status={"podIP": "10.77.0.9", "phase": "Running", "conditions": [{"type": "Ready"}],
+                                "containerStatuses": [{"name": "web", "restartCount": 2, "image": "x",
+                                                       "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]})
+        slim = kube_sd.slim_pod(pod)
+        self.assertEqual(kube_sd.pod_targets([slim]), kube_sd.pod_targets([pod]))
+        self.assertEqual(kube_sd.pod_status_metrics([slim]), kube_sd.pod_status_metrics([pod]))
+        self.assertNotIn("conditions", slim["status"])
+
+    def test_a_list_is_read_a_page_at_a_time(self):
+        pages = {"/api/v1/pods?limit=250": {"items": [POD], "metadata": {"continue": "next/1"}},
+                 "/api/v1/pods?limit=250&continue=next/1": {"items": [POD], "metadata": {}}}
+        api = kube_sd.Api.__new__(kube_sd.Api)
+        api.get = pages.get
+        self.assertEqual(len(api.items("/api/v1/pods", slim=kube_sd.slim_pod)), 2)
 
     def test_files_are_written_once_per_change(self):
         api = FakeApi({"/api/v1/nodes": [NODE], "/api/v1/pods": [POD],

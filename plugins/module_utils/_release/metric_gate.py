@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Metric gates: a PromQL query asked of the context's Prometheus ``samples`` times, ``interval`` seconds apart.
 
-After ``warmup`` seconds, each sample must give one number that compares to the gate's ``threshold`` as its
-``comparison`` says; the first that does not fails the gate (a canary is aborted as soon as it is seen to
-misbehave). An empty answer fails, or passes with ``no_data: pass`` (an error counter that has not appeared
-yet). Every sample is kept with its value, so the journal shows what the decision rested on.
+The query is asked until it gives data, every ``interval`` seconds for at most ``warmup`` seconds (new pods need
+a scrape or two before a rate exists); from that answer on, each of the ``samples`` must give one number that
+compares to the gate's ``threshold`` as its ``comparison`` says; the first that does not fails the gate (a
+canary is aborted as soon as it is seen to misbehave). An empty answer fails, or passes with ``no_data: pass``
+(an error counter that has not appeared yet). Every sample is kept with its value, so the journal shows what
+the decision rested on.
 
 ``${namespace}``, ``${system}`` and ``${track}`` in the query are filled in before it is asked: after a rollout
 the track is ``stable``; during a canary step it is ``canary`` (the catalogue's Prometheus labels every scraped
@@ -115,15 +117,21 @@ def sample(gate, url, placeholders, query=prometheus_query, sleep=None):
     asked = render_query(gate.query, **placeholders)
     taken = []
     reason = ""
-    if gate.warmup and sleep is not None:  # new pods: Prometheus needs a few scrapes before a rate means anything
-        sleep(gate.warmup)
+    waited = 0.0
     for number in range(1, gate.attempts + 1):
         try:
             value = query(url, asked, gate.timeout)
+            while number == 1 and value is None and waited < gate.warmup and sleep is not None:
+                pause = min(gate.delay or 1.0, gate.warmup - waited)  # new pods: no series until a scrape or two
+                sleep(pause)
+                waited += pause
+                value = query(url, asked, gate.timeout)
         except SlipwayError as exc:
             taken.append({"sample": number, "value": None, "passed": False, "error": exc.msg})
             return Sampling(False, f"sample {number}: {exc.msg}", asked, taken)
         passed, reason = judge(gate, value)
+        if value is None and number == 1 and gate.warmup:
+            reason += f" within the warmup of {gate.warmup:g}s"
         taken.append({"sample": number, "value": value, "passed": passed})
         if not passed:
             return Sampling(False, f"sample {number} of {gate.attempts}: {reason}", asked, taken)

@@ -79,11 +79,26 @@ def test_every_sample_must_pass_and_the_placeholders_are_filled_in():
     found = m.sample(metric(interval=7, warmup=30), "http://prom:9090",
                      {"namespace": "shop", "system": "web", "track": "canary"}, query=answers, sleep=slept.append)
     assert found.passed and [s["value"] for s in found.samples] == [0.0, 0.01, 0.05]
-    assert slept == [30.0, 7.0, 7.0]  # the warmup, then between samples, not after the last
+    assert slept == [7.0, 7.0]  # between samples, not after the last; data at once, so no warmup
     url, asked, timeout = answers.asked[0]
     assert (url, timeout) == ("http://prom:9090", 5.0)
     assert 'namespace="shop",system="web",track="canary"' in asked and "${" not in asked
     assert found.query == asked and found.reason == "3 sample(s), last value 0.05 <= 0.05"
+
+
+def test_the_warmup_waits_for_the_first_data_and_no_longer():
+    answers = Answers(None, None, 0.0, 0.01, 0.02)
+    slept = []
+    found = m.sample(metric(interval=10, warmup=30), "http://prom", {"namespace": "n", "system": "s", "track": "t"},
+                     query=answers, sleep=slept.append)
+    assert found.passed and [s["value"] for s in found.samples] == [0.0, 0.01, 0.02]
+    assert slept == [10.0, 10.0, 10.0, 10.0]  # two waits for data, then between the samples
+    never = Answers(None, None, None, None)
+    slept = []
+    found = m.sample(metric(interval=10, warmup=25), "http://prom", {"namespace": "n", "system": "s", "track": "t"},
+                     query=never, sleep=slept.append)
+    assert not found.passed and slept == [10.0, 10.0, 5.0]
+    assert found.reason == "sample 1 of 3: no data within the warmup of 25s"
 
 
 def test_the_first_failing_sample_fails_the_gate_at_once():
