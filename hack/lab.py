@@ -45,7 +45,8 @@ from lablib.machines import (
     ssh_answers,
     system_state,
 )
-from stacklib.docker import docker_host
+from stacklib.config import STATE
+from stacklib.docker import docker_answers, docker_host
 from stacklib.proc import file_lock, print_components, run_steps, running_pid, say, stop_daemon
 
 LAUNCHER = [sys.executable, os.path.abspath(__file__)]
@@ -74,10 +75,21 @@ def cmd_up(args) -> int:
     return 0
 
 
-def cmd_down(_args) -> int:
-    require_engine()
+def down_every_lab() -> int:
+    """``down --all`` (hack/stack.py down runs it): every lab in the state folder, each as its own SLIPWAY_LAB."""
+    folders = [folder for folder in sorted(STATE.glob("lab*")) if folder.is_dir()
+               and (folder.name == "lab" or folder.name.startswith("lab-"))]
+    codes = [subprocess.run([*LAUNCHER, "down"], check=False, env=dict(os.environ, SLIPWAY_LAB=folder.name[4:]))
+             .returncode for folder in folders]
+    return max(codes, default=0)
+
+
+def cmd_down(args) -> int:
+    if args.all:
+        return down_every_lab()
+    # The processes first: they must not outlive the lab even when the engine is already gone.
     stopped = [name for name in (FORWARD_DAEMON, ARTIFACT_DAEMON) if stop_daemon(name)]
-    removed = remove_everything()
+    removed = remove_everything() if docker_host() and docker_answers(docker_host()) else []
     for stale in ("hosts.yml", "group_vars/all/artifacts.yml", "group_vars/all/registry.yml"):
         (INVENTORY / stale).unlink(missing_ok=True)
     say(f"lab down: removed {', '.join(removed) or 'nothing'}; stopped {', '.join(stopped) or 'nothing'}"
@@ -117,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--machines", type=int, default=int(os.environ.get("SLIPWAY_LAB_MACHINES", DEFAULT_MACHINES)),
                     help=f"machines slipway-lab-1..N (default {DEFAULT_MACHINES}); existing ones beyond N are kept")
     up.set_defaults(func=cmd_up, locked=True)
-    sub.add_parser("down", help="remove every machine, volume and the network").set_defaults(func=cmd_down,
-                                                                                            locked=True)
+    down = sub.add_parser("down", help="remove every machine, volume and the network; stop the lab's processes")
+    down.add_argument("--all", action="store_true", help="every lab in the state folder (SLIPWAY_LAB=...)")
+    down.set_defaults(func=cmd_down, locked=True)
     sub.add_parser("status", help="show what answers").set_defaults(func=cmd_status, locked=False)
     sub.add_parser("inventory", help="write the Ansible inventory and print its folder").set_defaults(
         func=cmd_inventory, locked=False)
@@ -127,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     forward.add_argument("--to", required=True)
     forward.set_defaults(func=lambda args: serve_forward(args.listen, args.to), locked=False)
     args = parser.parse_args(argv)
-    if args.locked:
+    if args.locked and not getattr(args, "all", False):  # --all runs one locked down per lab
         with file_lock(LOCK, "hack/lab.py up/down of this lab"):
             return args.func(args)
     return args.func(args)

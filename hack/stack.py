@@ -21,7 +21,7 @@ import sys
 
 from stacklib.base_images import ensure_busybox_image, ensure_debian_image
 from stacklib.bootstrap import ensure_bootstrap
-from stacklib.config import BIN, GATEWAY_API_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, ROOT, RUN, SECRETS, STATE
+from stacklib.config import BIN, GATEWAY_API_VERSION, HACK, KUBECONFIGS, LOGS, PKI, PORTS, ROOT, RUN, SECRETS, STATE
 from stacklib.control_plane import (
     apiserver_up,
     ensure_apiserver,
@@ -42,6 +42,7 @@ from stacklib.pki import ensure_pki
 from stacklib.proc import (
     port_open,
     print_components,
+    run,
     run_steps,
     running_pid,
     say,
@@ -182,6 +183,8 @@ def cmd_forward(args) -> int:
 def cmd_down(_args) -> int:
     for forward in sorted(RUN.glob("forward-*.pid")):
         stop_daemon(forward.stem)
+    if any(STATE.glob("lab*/")):  # the provisioning labs run on this engine and registry: they go first
+        run([sys.executable, str(HACK / "lab.py"), "down", "--all"], log=LOGS / "lab-down.log", check=False)
     if REAL_NODE_MARKER.exists() or REAL_NODE_BASE.exists():
         real_node_down.down()
     order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "dex", "etcd", "registry"]
