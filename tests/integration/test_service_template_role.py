@@ -218,3 +218,21 @@ def test_deploy_templates_render_to_kubernetes_objects(kind, tmp_path):
         reference = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert reference == {"name": objects["Secret"]["metadata"]["name"], "key": "url"}
         assert "url" in objects["Secret"]["stringData"]
+
+
+def test_a_worker_given_the_bus_gets_its_url_and_identity_from_a_secret(tmp_path):
+    """values.bus_url (the catalogue's nats) reaches the worker as NATS_URL; the credentials only by reference."""
+    dest = tmp_path / "svc"
+    assert generate(dest, kind="worker", service="svc").returncode == 0
+    system = yaml.safe_load((dest / "slipway.yml").read_text())
+    variables = {"system": system, "images": {"svc": "127.0.0.1:5001/svc@sha256:" + "a" * 64}, "context": "local",
+                 "values": {"bus_url": "nats://nats.bus.svc:4222", "bus_secret": "shop-bus"}}
+    container = render_like_deliver(dest / system["manifests"], variables)["Deployment"]["spec"]["template"][
+        "spec"]["containers"][0]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["NATS_URL"]["value"] == "nats://nats.bus.svc:4222"
+    assert env["NATS_USER"]["valueFrom"]["secretKeyRef"] == {"name": "shop-bus", "key": "user"}
+    assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "shop-bus", "key": "password"}
+    without = render_like_deliver(dest / system["manifests"], dict(variables, values={}))["Deployment"]
+    assert not [e for e in without["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"].startswith("NATS")]
+    assert "values.bus_url" in (dest / "README.md").read_text()
