@@ -265,6 +265,8 @@ class Target:
     ready_at: float | None = None
     said: str = ""  # the last waiting reason told to the progress, so each is told once
     unclaimed_since: float | None = None  # an HTTPRoute that no gateway has reported on yet
+    # the generation this run applied (or found): a watched copy older than it is judged on the previous spec
+    min_generation: int = 0
 
 
 class WaitHub:
@@ -370,6 +372,9 @@ class WaitHub:
                 obj = live.get(target.name)
                 if obj is None:
                     target.reason = "not found (deleted while waiting?)"
+                    continue
+                if (obj.get("metadata") or {}).get("generation", 0) < target.min_generation:
+                    target.reason = "waiting for the watch to show the applied generation"
                     continue
                 obj.setdefault("kind", resource.kind)
                 state, reason = readiness(obj)

@@ -77,7 +77,8 @@ class Rollout:
 
     def _wait(self, run, hub):
         targets = [Target(key=p.desired.key, label=p.desired.label, resource=p.desired.resource,
-                          namespace=p.desired.namespace, name=p.desired.name)
+                          namespace=p.desired.namespace, name=p.desired.name,
+                          min_generation=((p.result or p.live or {}).get("metadata") or {}).get("generation", 0))
                    for p in run.plans if p.desired.kind in WAITED_KINDS]
         failure = hub.wait_all(hub.add(targets), self.opts.wait_timeout) if targets else None
         if failure is not None:

@@ -90,3 +90,29 @@ def test_selector_matching():
 
 def test_kinds_without_readiness_are_ready():
     assert w.readiness({"kind": "ConfigMap"}) == (w.READY, "")
+
+
+class CopiesHub(w.WaitHub):
+    """A hub whose watched copies are given by the test (no API server)."""
+
+    def __init__(self, copies):
+        super().__init__(client=None)
+        self.copies = copies
+
+    def _collection(self, path):
+        return self.copies
+
+
+def test_a_watched_copy_older_than_the_applied_generation_is_not_judged():
+    # The watch may still hold the copy from before this run's apply: fully rolled out, but of the old spec.
+    resource = type("Resource", (), {"kind": "Deployment", "group_version": "apps/v1", "name": "deployments",
+                                     "namespaced": True})()
+    hub = CopiesHub({"web": deployment(generation=1, observed=1)})
+    target = w.Target(key="k", label="Deployment shop/web", resource=resource, namespace="shop", name="web",
+                      min_generation=2)
+    hub._round([target])
+    assert not target.done.is_set()
+    assert target.reason == "waiting for the watch to show the applied generation"
+    hub.copies = {"web": deployment(generation=2, observed=2)}
+    hub._round([target])
+    assert target.done.is_set() and target.state == w.READY
