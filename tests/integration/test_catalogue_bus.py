@@ -61,24 +61,35 @@ class NatsSession:
         self.sock.close()
 
 
+def deliver_ops_system(kubectl, name, namespace):
+    """``playbooks/site.yml -i inventories/ops`` for the catalogue system ``name`` alone (the others stay as
+    recorded); its one running pod, on the real node."""
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/ops",
+                           "playbooks/site.yml", "-e", json.dumps({"slipway_systems": [name]})],
+                          cwd=ROOT, capture_output=True, text=True, check=False,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert done.returncode == 0, f"the ops delivery of {name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    pods = json.loads(kubectl("-n", namespace, "get", "pods", "-l", f"app.kubernetes.io/name={name}",
+                              "-o", "json").stdout)["items"]
+    running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    assert len(running) == 1, [p["metadata"]["name"] for p in pods]
+    assert running[0]["spec"]["nodeName"] == "slipway-real-0"
+    return running[0]
+
+
+def secret_values(kubectl, namespace, name):
+    data = json.loads(kubectl("-n", namespace, "get", "secret", name, "-o", "json").stdout)["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
 @pytest.fixture(scope="module")
 def bus(stack, kubectl):
     """The bus delivered by the ops context; its pod's address and the credentials the cluster holds."""
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/ops",
-                           "playbooks/site.yml", "-e", json.dumps({"slipway_systems": ["nats"]})],
-                          cwd=ROOT, capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-    assert done.returncode == 0, f"the ops delivery of nats failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-    pod = json.loads(kubectl("-n", "bus", "get", "pods", "-l", "app.kubernetes.io/name=nats", "-o", "json").stdout)
-    running = [p for p in pod["items"] if p["status"].get("phase") == "Running" and not p["metadata"].get(
-        "deletionTimestamp")]
-    assert len(running) == 1, [p["metadata"]["name"] for p in pod["items"]]
-    assert running[0]["spec"]["nodeName"] == "slipway-real-0"
-    secret = json.loads(kubectl("-n", "bus", "get", "secret", "nats", "-o", "json").stdout)["data"]
-    credentials = {key: base64.b64decode(value).decode() for key, value in secret.items()}
+    pod = deliver_ops_system(kubectl, "nats", "bus")
+    credentials = secret_values(kubectl, "bus", "nats")
     generated = (Path(stack["SLIPWAY_STACK_DIR"]) / "secrets" / "nats-password").read_text().strip()
     assert credentials["password"] == generated, "the cluster's bus password is not the ops context's"
-    return {"host": running[0]["status"]["podIP"], "port": 4222, **credentials}
+    return {"host": pod["status"]["podIP"], "port": 4222, **credentials}
 
 
 def test_a_client_with_the_credentials_receives_what_it_published(bus):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.deliver.support import deployment, run, system, unique
+from test_catalogue_bus import deliver_ops_system, secret_values
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -96,21 +97,11 @@ class RegistryApi:
 @pytest.fixture(scope="module")
 def catalogue_registry(stack, kubectl):
     """The registry the ops context delivers: its pod's address and the users' passwords the cluster holds."""
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/ops",
-                           "playbooks/site.yml", "-e", json.dumps({"slipway_systems": ["registry"]})],
-                          cwd=ROOT, capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-    assert done.returncode == 0, f"the ops delivery of registry failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
-    pods = json.loads(kubectl("-n", "registry", "get", "pods", "-l", "app.kubernetes.io/name=registry",
-                              "-o", "json").stdout)["items"]
-    running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
-    assert len(running) == 1, [p["metadata"]["name"] for p in pods]
-    assert running[0]["spec"]["nodeName"] == "slipway-real-0"
-    users = json.loads(kubectl("-n", "registry", "get", "secret", "registry-users", "-o", "json").stdout)["data"]
-    passwords = {user: base64.b64decode(value).decode() for user, value in users.items()}
+    pod = deliver_ops_system(kubectl, "registry", "registry")
+    passwords = secret_values(kubectl, "registry", "registry-users")
     generated = (Path(stack["SLIPWAY_STACK_DIR"]) / "secrets" / "catalogue-registry-pusher").read_text().strip()
     assert passwords["pusher"] == generated, "the cluster's pusher password is not the ops context's"
-    return {"address": f"{running[0]['status']['podIP']}:5000", "passwords": passwords}
+    return {"address": f"{pod['status']['podIP']}:5000", "passwords": passwords}
 
 
 def cleanup(registry, repository, tmp_path, check):
