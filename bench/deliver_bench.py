@@ -113,7 +113,7 @@ def clear_earlier_runs():
     leftovers = [name for name in found if name.startswith("namespace/bench-")]
     if leftovers:
         print(f"removing {len(leftovers)} namespace(s) an earlier run left", file=sys.stderr)
-        kubectl("delete", *leftovers, "--timeout=300s")
+        kubectl("delete", *leftovers, "--timeout=1200s")
 
 
 def fresh_namespace(prefix):

@@ -36,7 +36,7 @@ def fleet(namespace, count, tag="1"):
 def test_waiting_for_readiness_costs_a_few_requests_not_one_list_per_round(stack_dir, kubectl, context):
     """The same 20 systems delivered without waiting and with: the difference is the waiter's own requests (a
     list and a watch per collection, no polling), printed for the record."""
-    plain, waited = (grant_namespace(kubectl, unique("t-scale")) for _ in range(2))
+    plain, waited = (grant_namespace(kubectl, unique("t-scale")) for _namespace in range(2))
     try:
         without = run(stack_dir, fleet(plain, 20), f"{context}-a", wait=False)[0]
         with_wait = run(stack_dir, fleet(waited, 20), context, wait=True)[0]
@@ -53,12 +53,12 @@ def test_waiting_for_readiness_costs_a_few_requests_not_one_list_per_round(stack
         forget_context(kubectl, f"{context}-a")
 
 
-def test_five_concurrent_deliveries_of_different_contexts_all_succeed_with_consistent_journals(stack_dir, kubectl,
-                                                                                                context):
+def test_five_concurrent_deliveries_of_different_contexts_all_succeed_with_consistent_journals(
+        stack_dir, kubectl, context):
     """Five contexts of 40 systems each (the issue asks 200 each; 40 keeps CI within its time on two cores),
     delivered at once and waited for: each succeeds, records one release of its own systems, holds no lock."""
     contexts = [f"{context}-{n}" for n in range(5)]
-    namespaces = [grant_namespace(kubectl, unique("t-scale")) for _ in contexts]
+    namespaces = [grant_namespace(kubectl, unique("t-scale")) for _context in contexts]
     results, failures = {}, {}
 
     def deliver(name, namespace):

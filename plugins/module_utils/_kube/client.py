@@ -56,6 +56,7 @@ try:
     NOT_SENT = (NewConnectionError, ConnectTimeoutError)
 except ImportError:  # pragma: no cover - reported by the module
     HAS_URLLIB3 = False
+    TRANSPORT_ERRORS = NOT_SENT = ()
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -130,7 +131,7 @@ class KubeClient:
         self._sleep, self._monotonic = sleep, monotonic
         self.throttle = Throttle(max_connections, sleep=sleep, monotonic=monotonic)  # 429s set the pace
         self.user_agent = user_agent
-        kwargs = {"num_pools": 2, "maxsize": max_connections, "block": True, "retries": False,
+        kwargs = {"num_pools": 2, "retries": False,
                   "timeout": urllib3.Timeout(connect=min(5.0, conn.request_timeout), read=conn.request_timeout)}
         if conn.server.startswith("https://"):
             if conn.validate_certs:
@@ -148,9 +149,9 @@ class KubeClient:
             kwargs["key_file"] = conn.key_file or self._private_file("client.key", conn.key_data)
         if not conn.validate_certs:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._pool = pool_manager(conn.proxy_url, **kwargs)
+        self._pool = pool_manager(conn.proxy_url, maxsize=max_connections, block=True, **kwargs)
         # watches hold their connection for minutes: a pool of their own, never blocking the requests' pool
-        self._watch_pool = pool_manager(conn.proxy_url, **dict(kwargs, maxsize=4, block=False))
+        self._watch_pool = pool_manager(conn.proxy_url, maxsize=4, block=False, **kwargs)
 
     def _private_file(self, name, data):
         if not data:

@@ -111,6 +111,6 @@ def test_the_limit_of_requests_in_flight_halves_on_429_and_comes_back_with_answe
         assert throttle.in_flight == 1
     assert clock.slept == [pytest.approx(3.0)]
     assert throttle.in_flight == 0
-    for _ in range(2 + 3 + 4 + 5 + 6 + 7):
+    for _answer in range(2 + 3 + 4 + 5 + 6 + 7):
         throttle.answered()
     assert throttle.limit == 8  # +1 per `limit` answers, never above the ceiling

@@ -46,14 +46,14 @@ def test_records_beyond_the_limit_go_with_their_snapshot_parts_and_secrets(monke
     monkeypatch.setattr(s, "INLINE_LIMIT", 64)  # every snapshot spills into companion ConfigMaps
     monkeypatch.setattr(s, "CHUNK", 512)
     client = FakeClient()
-    for _ in range(5):
+    for _release in range(5):
         deliver(client, big=True)
     assert any(n.startswith("slipway-snapshot-local-000001-") for n in names(client, "configmaps"))
-    pruned = h.prune(j.Journal(client, "local"), history_max=2, say=lambda line: said.append(line))
+    pruned = h.prune(j.Journal(client, "local"), history_max=2, say=said.append)
     assert pruned == [1, 2, 3]
     assert revisions(client) == [4, 5]
-    assert not [n for n in names(client, "configmaps") if n.startswith(("slipway-snapshot-local-000001",
-                                                                         "slipway-snapshot-local-000003"))]
+    gone = ("slipway-snapshot-local-000001", "slipway-snapshot-local-000003")
+    assert not [n for n in names(client, "configmaps") if n.startswith(gone)]
     assert [n for n in names(client, "configmaps") if n.startswith("slipway-snapshot-local-000004-")]
     assert names(client, "secrets") == ["slipway-release-local-000004", "slipway-release-local-000005"]
     assert said == ["journal: pruned 3 release(s) beyond the history limit of 2 (kept 2)"]
@@ -66,7 +66,7 @@ said = []
 def test_the_last_good_release_is_kept_however_old():
     client = FakeClient()
     deliver(client)  # 1: the last good release
-    for _ in range(4):
+    for _release in range(4):
         deliver(client, outcome="failed")  # 2-5
     assert h.prune(j.Journal(client, "local"), history_max=2) == [2, 3]
     assert revisions(client) == [1, 4, 5]
@@ -75,7 +75,7 @@ def test_the_last_good_release_is_kept_however_old():
 def test_a_system_carried_over_keeps_the_revision_that_stored_its_objects():
     client = FakeClient()
     deliver(client, changed=("db", "app"))  # 1 stores db's objects; db never changes again
-    for _ in range(4):
+    for _release in range(4):
         deliver(client, changed=("app",), carried=("db",))
     latest = j.Journal(client, "local").latest()
     assert latest["snapshot"]["stored"] == {"app": 5, "db": 1}
@@ -113,7 +113,7 @@ def test_the_release_at_the_start_of_a_jobs_hold_is_kept():
 def test_records_written_before_the_index_are_read_for_their_references():
     client = FakeClient()
     deliver(client, changed=("db", "app"))
-    for _ in range(3):
+    for _release in range(3):
         deliver(client, changed=("app",), carried=("db",))
     for revision in range(1, 5):  # as an older Slipway wrote them: no annotations
         client.store[f"{NS}/configmaps/{j.record_name('local', revision)}"]["metadata"].pop("annotations")
@@ -124,7 +124,7 @@ def test_records_written_before_the_index_are_read_for_their_references():
 
 def test_zero_keeps_every_release():
     client = FakeClient()
-    for _ in range(3):
+    for _release in range(3):
         deliver(client)
     assert h.prune(j.Journal(client, "local"), history_max=0) == []
     assert revisions(client) == [1, 2, 3]
@@ -140,8 +140,8 @@ def test_a_record_of_a_thousand_systems_fits_a_configmap_and_its_objects_spill_t
                     "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                              "template": {"metadata": {"labels": {"app": name}, "annotations": {
                                  s.CONFIG_ANNOTATION: hashlib.sha256(name.encode()).hexdigest()}},
-                                 "spec": {"containers": [{"name": "app", "image": f"127.0.0.1:5001/{name}@sha256:"
-                                                                                   + "ab" * 32}]}}}},
+                                 "spec": {"containers": [{"name": "app",
+                                                          "image": f"127.0.0.1:5001/{name}@sha256:{'ab' * 32}"}]}}}},
                    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "bench"},
                     "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}},
                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "bench"},
@@ -190,7 +190,7 @@ def test_reads_are_paged_and_the_index_and_chosen_records_need_no_full_read(monk
     monkeypatch.setattr(j, "PAGE", 3)
     monkeypatch.setattr(j, "INDEX_PAGE", 4)
     client = PagingClient()
-    for _ in range(10):
+    for _release in range(10):
         deliver(client, outcome="succeeded")
     journal = j.Journal(client, "local")
     client.calls.clear()
@@ -208,7 +208,7 @@ def test_release_info_reads_the_index_and_only_the_records_it_returns():
 
     client = PagingClient()
     deliver(client)  # 1: the last good release
-    for _ in range(29):
+    for _release in range(29):
         deliver(client, outcome="failed")  # 2-30
     client.calls.clear()
     found = release_info.read(client, {"context": "local", "journal_namespace": "slipway-system", "history": 3,
