@@ -133,7 +133,11 @@ class RegistryInventory:
         stamp = (body or {}).get("created")
         if not stamp:
             return None
-        return datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp.replace("Z", "+00:00")))
+        try:
+            created = datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp.replace("Z", "+00:00")))
+        except ValueError:
+            return None  # not a time this code reads: the image is judged by its references alone
+        return created if created.tzinfo else created.replace(tzinfo=datetime.timezone.utc)
 
     def delete(self, repository, digest):
         response = self.registry.request("DELETE", f"/v2/{repository}/manifests/{digest}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
@@ -136,3 +137,23 @@ def test_a_journal_namespace_the_identity_may_not_read_stops_the_cleanup(monkeyp
     monkeypatch.setattr(rc, "journals", refuse)
     with pytest.raises(SlipwayError, match="cannot read the journals in slipway-system"):
         rc.live_references(FakeClient(), ["slipway-system"])
+
+
+class FakeBlobRegistry:
+    registry = "reg.example:5000"
+
+    def __init__(self, created):
+        self.body = json.dumps({"created": created}).encode()
+
+    def request(self, _method, _path, headers=None, scope=""):
+        return type("Answer", (), {"status": 200, "body": self.body, "headers": {}})()
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("2026-11-30T11:59:00.123456789Z", datetime.datetime(2026, 11, 30, 11, 59, 0, 123456, tzinfo=datetime.UTC)),
+    ("2026-11-30T11:59:00", datetime.datetime(2026, 11, 30, 11, 59, tzinfo=datetime.UTC)),
+    ("yesterday", None),
+])
+def test_an_images_build_time_is_read_in_utc_or_not_at_all(stamp, expected):
+    inventory = rc.RegistryInventory(FakeBlobRegistry(stamp))
+    assert inventory.created("shop/app", {"config": {"digest": LIVE}}) == expected
