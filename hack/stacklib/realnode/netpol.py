@@ -3,8 +3,8 @@
 Only its firewall runs (no routes, no service proxy, no BGP), as a stack process like the node's DNS, with an
 identity that may only read (pods, namespaces, nodes, services, endpoint slices, NetworkPolicies). It judges the
 traffic of this node's pods: bridged pod-to-pod frames pass iptables here (br_netfilter), and traffic to the host
-(the DNS at the bridge address) passes INPUT. kube-network-policies was tried first: it sends packets to user space through nftables' ``queue``,
-which this kernel lacks (docs/security.md).
+(the DNS at the bridge address) passes INPUT. kube-network-policies was tried first: it sends packets to user
+space through nftables' ``queue``, which this kernel lacks (docs/security.md).
 """
 
 from __future__ import annotations
