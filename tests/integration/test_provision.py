@@ -63,26 +63,27 @@ def test_the_control_plane_is_locked_down(cluster):
                  "--audit-log-path=", "--audit-policy-file=", "--enable-bootstrap-token-auth=true"):
         assert flag in apiserver, flag
     # No credentials: refused (401), not answered anonymously.
-    anonymous = on_machine(CONTROL, "python3", "-c",
-                           "import ssl,urllib.request,urllib.error\n"
-                           "try: urllib.request.urlopen('https://127.0.0.1:6443/api', "
-                           "context=ssl._create_unverified_context())\n"
-                           "except urllib.error.HTTPError as e: print(e.code)")
+    anonymous = on_machine(CONTROL, "python3", "-", stdin=(
+        "import ssl, urllib.request, urllib.error\n"
+        "try:\n"
+        "    urllib.request.urlopen('https://127.0.0.1:6443/api', context=ssl._create_unverified_context())\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code)\n"))
     assert anonymous.stdout.strip() == "401", anonymous
     # Secrets are stored encrypted: etcd's copy starts with the provider's prefix, not the value.
     namespace = f"provision-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
     try:
         kubectl("-n", namespace, "create", "secret", "generic", "probe", "--from-literal=value=plain-text-marker")
-        raw = on_machine(CONTROL, "sh", "-c",
-                         "python3 - <<'EOF'\n"
-                         "import json,ssl,urllib.request,base64\n"
-                         f"key=base64.b64encode(b'/registry/secrets/{namespace}/probe').decode()\n"
-                         "c=ssl.create_default_context(cafile='/etc/etcd/pki/ca.crt')\n"
-                         "c.load_cert_chain('/etc/etcd/pki/server.crt','/etc/etcd/pki/server.key')\n"
-                         "r=urllib.request.urlopen(urllib.request.Request('https://127.0.0.1:2379/v3/kv/range',"
-                         "data=json.dumps({'key':key}).encode()),context=c)\n"
-                         "print(base64.b64decode(json.loads(r.read())['kvs'][0]['value'])[:40])\nEOF")
+        raw = on_machine(CONTROL, "python3", "-", stdin=(
+            "import base64, json, ssl, urllib.request\n"
+            f"key = base64.b64encode(b'/registry/secrets/{namespace}/probe').decode()\n"
+            "context = ssl.create_default_context(cafile='/etc/etcd/pki/ca.crt')\n"
+            "context.load_cert_chain('/etc/etcd/pki/server.crt', '/etc/etcd/pki/server.key')\n"
+            "body = json.dumps({'key': key}).encode()\n"
+            "request = urllib.request.Request('https://127.0.0.1:2379/v3/kv/range', body)\n"
+            "value = json.loads(urllib.request.urlopen(request, context=context).read())['kvs'][0]['value']\n"
+            "print(base64.b64decode(value)[:60])\n"))
         assert "k8s:enc:secretbox:v1:" in raw.stdout, raw
         assert "plain-text-marker" not in raw.stdout
     finally:
