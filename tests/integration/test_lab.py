@@ -149,8 +149,8 @@ def test_down_leaves_nothing(lab_up, docker):
     assert leftovers(docker, gateway)["processes"]  # the pattern finds the lab's processes while it is up
     down = lab("down")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert leftovers(docker, gateway) == {"containers": [], "volumes": [], "networks": [], "bridge": [], "iptables": [],
-                                 "processes": []}
+    assert leftovers(docker, gateway) == {"containers": [], "volumes": [], "networks": [], "bridge": [],
+                                          "iptables": [], "processes": []}
     assert not (lab_up / "inventory" / "hosts.yml").exists()
     assert lab("status").returncode == 3
 

@@ -127,8 +127,8 @@ def cleanup(registry, repository, tmp_path, check):
     return done.stdout
 
 
-def test_the_cleanup_keeps_what_a_release_references_and_deletes_the_rest(catalogue_registry, stack_dir, ns,
-                                                                            tmp_path):
+def test_the_cleanup_keeps_what_a_release_references_and_deletes_the_rest(
+        catalogue_registry, stack_dir, ns, tmp_path):
     pusher = RegistryApi(catalogue_registry["address"], "pusher", catalogue_registry["passwords"]["pusher"])
     puller = RegistryApi(catalogue_registry["address"], "puller", catalogue_registry["passwords"]["puller"])
     repository = f"cleanup-{uuid.uuid4().hex[:8]}/app"

@@ -25,8 +25,8 @@ def test_a_role_per_namespace_allows_exactly_the_delivered_kinds_plus_the_engine
                                                                ("", "configmaps")}}, "slipway-system"))
     role = objects[("Role", "shop", "slipway:deployer:local")]
     writes = [rule for rule in role["rules"] if "create" in rule["verbs"]]
-    assert [(rule["apiGroups"], rule["resources"]) for rule in writes] == [([""], ["configmaps", "services"]),
-                                                                            (["apps"], ["deployments"])]
+    found = [(rule["apiGroups"], rule["resources"]) for rule in writes]
+    assert found == [([""], ["configmaps", "services"]), (["apps"], ["deployments"])]
     assert writes[0]["verbs"] == ["get", "list", "watch", "create", "update", "patch", "delete"]
     reads = [rule for rule in role["rules"] if "create" not in rule["verbs"]]
     assert {r for rule in reads for r in rule["resources"]} == {"pods", "events", "replicasets", "services/proxy"}
