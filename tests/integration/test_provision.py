@@ -30,6 +30,8 @@ from fixtures.provision.support import (
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 CONTROL, WORKER_A, WORKER_B, NEW_WORKER = (f"slipway-lab-{n}" for n in (1, 2, 3, 4))
+# The 1 + 2 cluster: a lab left with a fourth machine by an earlier run keeps it out of the whole-cluster runs.
+FIRST_THREE = ("--limit", f"all:!{NEW_WORKER}")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def lab_vars(stack) -> Path:
 @pytest.fixture(scope="module")
 def cluster(lab_vars):
     """The cold run (or a re-run on a lab already provisioned by an earlier session)."""
-    run = playbook("provision.yml", extra_vars=lab_vars)
+    run = playbook("provision.yml", *FIRST_THREE, extra_vars=lab_vars)
     assert run.returncode == 0, run.output[-6000:]
     return run
 
@@ -51,7 +53,7 @@ def test_every_node_ready(cluster):
 
 
 def test_second_run_changes_nothing(cluster, lab_vars):
-    again = playbook("provision.yml", extra_vars=lab_vars)
+    again = playbook("provision.yml", *FIRST_THREE, extra_vars=lab_vars)
     assert again.returncode == 0, again.output[-6000:]
     assert set(again.recap) >= {CONTROL, WORKER_A, WORKER_B}, again.recap
     assert again.changed_hosts() == {}, again.output[-8000:]
@@ -120,8 +122,12 @@ def test_pod_reaches_a_service_on_the_other_worker_by_dns_name(cluster, hello_im
     client = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": namespace},
         "spec": {"nodeSelector": {"kubernetes.io/hostname": WORKER_B}, "restartPolicy": "Never",
-                 "containers": [{"name": "client", "image": image, "command": [
-                     "sh", "-c", f"wget -q -T 5 -O - http://hello.{namespace}.svc.cluster.local/"]}]}}
+                 # The name through the cluster DNS (busybox's own resolver), then HTTP to the address it gave:
+                 # the static busybox's wget crashes resolving names (glibc NSS), nc with an address does not.
+                 "containers": [{"name": "client", "image": image, "command": ["sh", "-c", (
+                     f"address=$(nslookup hello.{namespace}.svc.cluster.local"
+                     " | awk '/^Address/ {a=$2} END {print a}') && echo \"$address\""
+                     " && printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 \"$address\" 80 | tail -1")]}]}}
     kubectl("create", "namespace", namespace)
     try:
         kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
@@ -135,7 +141,8 @@ def test_pod_reaches_a_service_on_the_other_worker_by_dns_name(cluster, hello_im
         logs = kubectl("-n", namespace, "logs", "client", check=False)
         assert done.returncode == 0, (done.stderr, logs.stdout, logs.stderr, placed)
         assert placed == {"hello": WORKER_A, "client": WORKER_B}
-        assert logs.stdout.strip() == marker
+        cluster_ip = kubectl("-n", namespace, "get", "service", "hello", "-o", "jsonpath={.spec.clusterIP}").stdout
+        assert logs.stdout.split() == [cluster_ip, marker]
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
@@ -187,7 +194,8 @@ def test_removing_the_worker_drains_deletes_and_wipes_it(cluster, lab_vars):
 
 
 def test_certificates_report_and_renew_nothing_when_fresh(cluster, lab_vars):
-    run = playbook("certificates.yml", extra_vars=lab_vars)
+    # The removed worker is still in the lab's inventory; it is no node any more.
+    run = playbook("certificates.yml", *FIRST_THREE, extra_vars=lab_vars)
     assert run.returncode == 0, run.output[-6000:]
     assert "apiserver.crt expires" in run.output
     assert run.changed_hosts() == {}, run.recap
