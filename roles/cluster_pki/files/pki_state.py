@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """What the cluster_pki role must issue, from one pass over the PKI folder (instead of a module run per certificate).
 
 Usage: pki_state.py <pki folder> <renew days> '<{"cas": {name: digest}, "leaves": {name: digest}}>'

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Routes to every other node's podCIDR via that node's InternalIP, kept in step with the Kube API.
 
 Installed by the slipway.platform.pod_network role as the slipway-pod-routes service. Every few seconds it reads
