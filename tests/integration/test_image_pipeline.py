@@ -123,12 +123,13 @@ class Events:
         self.engine = engine
 
     def __enter__(self):
-        self.since = str(int(time.time()) - 1)
+        # to the microsecond: a whole-second window also caught the last events of a build just before the block
+        self.since = f"{time.time():.6f}"
         return self
 
     def __exit__(self, *exc):
         time.sleep(1.1)
-        until = str(int(time.time()))
+        until = f"{time.time():.6f}"
         out = docker(self.engine, "events", "--since", self.since, "--until", until, "--filter", "type=image",
                      "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}").stdout
         self.actions = [line.split(" ", 1) for line in out.splitlines() if line]

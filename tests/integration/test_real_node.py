@@ -228,7 +228,8 @@ def test_example_shop_runs_ready_on_the_real_node_and_answers(namespace, push, k
         folder = shop / name / "deploy"
         # the engine's own render_file and Templar, with the variables ActionModule.render gives templates
         templar = Templar(loader=DataLoader()).copy_with_new_env(searchpath=[str(folder)], available_variables={
-            "system": {"name": name, "namespace": namespace}, "images": images, "context": "test", "values": {}})
+            "system": {"name": name, "namespace": namespace}, "images": images, "context": "test", "values": {},
+            "namespaces": dict.fromkeys(images, namespace)})
         for template in sorted(folder.glob("*.j2")):
             objects += [d["content"] for d in render_file(templar, name, str(template), str(shop)) if d["content"]]
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
