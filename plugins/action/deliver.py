@@ -89,6 +89,8 @@ def render_file(templar, system, path, root):
             text = templar.template(trust_as_template(text), escape_backslashes=False)
         except AnsibleError as exc:
             raise AnsibleActionFail(f"system {system}: cannot render {relative}: {exc.message}") from None
+    if text is None:  # a template that renders nothing (a conditional object) is no document, not the text "None"
+        text = ""
     try:
         parsed = list(yaml.load_all(str(text), Loader=SAFE_LOADER))
     except yaml.YAMLError as exc:
