@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stacklib.config import BASE_IMAGES, LOGS, STATE
 from stacklib.docker import docker, docker_host
-from stacklib.proc import StepFailed, run, step
+from stacklib.proc import StepFailed, run, step, unmount_below
 
 
 def image_present(ref: str) -> bool:
@@ -51,18 +51,6 @@ def apt_mirror() -> str:
             if line.startswith("deb ") and "security" not in line:
                 return [part for part in line.split() if "://" in part][0]
     return "http://deb.debian.org/debian"
-
-
-def unmount_below(root: Path) -> None:
-    """Unmount what debootstrap left mounted in a tree (seen here: its /proc), deepest first.
-
-    Archived, a mounted /proc fails the import ("file changed as we read it"); removed, it is not a tree at all.
-    """
-    prefix = str(root.resolve()) + "/"
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
-    for point in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False)
 
 
 def debootstrap_image(ref: str, includes: list[str], log: Path, changes: list[str],

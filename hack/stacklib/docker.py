@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from stacklib.config import LOGS, STATE
-from stacklib.proc import run, running_pid, start_daemon, step, stop_daemon, wait_until
+from stacklib.proc import run, running_pid, start_daemon, step, stop_daemon, unmount_below, wait_until
 
 
 def docker_host() -> str:
@@ -56,4 +56,6 @@ def stop_own_docker() -> bool:
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, env=dict(os.environ, DOCKER_HOST=host))
     stop_daemon("dockerd", timeout=30)
+    # dockerd leaves its default network namespace bind-mounted under its exec root: a mount, not a file to delete
+    unmount_below(STATE / "docker" / "exec")
     return True

@@ -174,3 +174,16 @@ def print_components(rows: list[tuple[str, bool, str]]) -> int:
     for name, ok, where in rows:
         print(f"{name:24} {'up' if ok else 'down':5} {where}")
     return 0 if all(ok for _, ok, _ in rows) else 3
+
+
+def unmount_below(root: Path) -> None:
+    """Unmount whatever is still mounted below ``root``, deepest first.
+
+    Seen here: debootstrap's /proc in a tree about to be archived ("file changed as we read it"), and dockerd's
+    default network namespace under its exec root after it stopped (the state folder could not be removed).
+    """
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
