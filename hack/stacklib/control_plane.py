@@ -11,6 +11,7 @@ import urllib.request
 from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, SECRETS, STATE
 from stacklib.kubeapi import apiserver_ready, https_ok
 from stacklib.proc import StepFailed, running_command, running_pid, start_daemon, step, wait_until
+from stacklib.secrets import generated_secret, write_private
 from stacklib.sso import AUTHENTICATION_CONFIG, write_authentication_config
 
 
@@ -77,22 +78,14 @@ def audit_policy() -> dict:
 
 def encryption_config() -> dict:
     """Secrets encrypted at rest with secretbox; ``identity`` last so Secrets written before stay readable."""
-    key_file = SECRETS / "encryption-key"
-    if not key_file.exists():
-        write_private(key_file, base64.b64encode(os.urandom(32)).decode())
+    key = generated_secret("encryption-key", lambda: base64.b64encode(os.urandom(32)).decode())
     return {
         "apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
         "resources": [{"resources": ["secrets"], "providers": [
-            {"secretbox": {"keys": [{"name": "stack-1", "secret": key_file.read_text().strip()}]}},
+            {"secretbox": {"keys": [{"name": "stack-1", "secret": key}]}},
             {"identity": {}},
         ]}],
     }
-
-
-def write_private(path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(content)
 
 
 def apiserver_command() -> list[str]:

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 
-from stacklib.config import LOGS, PORTS, REGISTRY_USER, SECRETS, STATE
+from stacklib.config import LOGS, PORTS, REGISTRY_USER, STATE
 from stacklib.proc import run, running_pid, start_daemon, step, wait_until
+from stacklib.secrets import generated_secret
 
 
 def registry_password() -> str:
-    path = SECRETS / "registry-password"
-    if not path.exists():
-        SECRETS.mkdir(parents=True, exist_ok=True)
-        path.write_text(base64.urlsafe_b64encode(os.urandom(18)).decode())
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return generated_secret("registry-password")
 
 
 def registry_answers() -> bool:

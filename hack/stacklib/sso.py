@@ -10,7 +10,6 @@ users and groups, which the contexts' generated roles bind (docs/security.md).
 from __future__ import annotations
 
 import json
-import secrets
 import ssl
 import subprocess
 import urllib.error
@@ -19,6 +18,7 @@ import urllib.request
 from stacklib.config import BIN, LOGS, PKI, SECRETS, STATE
 from stacklib.pki import issue_certificate
 from stacklib.proc import StepFailed, running_pid, start_daemon, step, wait_until
+from stacklib.secrets import generated_secret, write_private
 
 PORT = 5556
 ISSUER = f"https://127.0.0.1:{PORT}/dex"
@@ -30,21 +30,12 @@ CONFIG = STATE / "sso" / "dex.json"
 AUTHENTICATION_CONFIG = STATE / "sso" / "authentication.json"
 
 
-def _secret(name: str) -> str:
-    path = SECRETS / name
-    if not path.exists():
-        SECRETS.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(18))
-    return path.read_text().strip()
-
-
 def user_password(user: str) -> str:
-    return _secret(f"sso-{user}-password")
+    return generated_secret(f"sso-{user}-password")
 
 
 def client_secret() -> str:
-    return _secret("sso-client-secret")
+    return generated_secret("sso-client-secret")
 
 
 def _bcrypt(password: str) -> str:
@@ -112,9 +103,7 @@ def ensure_sso() -> str:
     if sso_up():
         return "already running"
     issue_certificate("sso-serving", "/CN=slipway-sso", client=False, server_names=["127.0.0.1", "localhost"])
-    CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG.touch(mode=0o600)
-    CONFIG.write_text(json.dumps(dex_config(), indent=2))  # holds the client secret and password hashes
+    write_private(CONFIG, json.dumps(dex_config(), indent=2))  # holds the client secret and password hashes
     start_daemon("dex", [str(BIN / "dex"), "serve", str(CONFIG)])
     wait_until(discovery_answers, "dex's OIDC discovery", LOGS / "dex.log", timeout=30, daemon="dex")
     return f"users {', '.join(USERS)}; passwords in {SECRETS}/sso-<user>-password"
