@@ -19,6 +19,17 @@ def kubectl(*args: str, identity: str = "admin", check: bool = True, stdin: byte
                check=check, stdin=stdin, log=log)
 
 
+def grant_cluster_role(user: str, rules: list[dict], log: Path) -> None:
+    """A ClusterRole named after the stack's ``user`` with ``rules``, bound to that user (applied server-side)."""
+    rbac = "rbac.authorization.k8s.io"
+    role = {"apiVersion": f"{rbac}/v1", "kind": "ClusterRole", "metadata": {"name": user}, "rules": rules}
+    binding = {"apiVersion": f"{rbac}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": user},
+               "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": user},
+               "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]}
+    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", log=log,
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}).encode())
+
+
 def tls_context(identity: str) -> ssl.SSLContext:
     """Trust the stack's CA only, and present ``identity``'s client certificate."""
     context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))

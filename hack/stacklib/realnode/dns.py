@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 from stacklib.config import LOGS, PORTS
-from stacklib.kubeapi import kubectl, tls_context
+from stacklib.kubeapi import grant_cluster_role, tls_context
 from stacklib.pki import issue_certificate
 from stacklib.proc import running_pid, start_daemon, step, wait_until
 from stacklib.realnode.layout import CLUSTER_DOMAIN, DNS_IDENTITY, DNS_PORT, LAUNCHER, LOG, NODE_IP, POD_SUBNET
@@ -120,19 +120,10 @@ def ensure_dns() -> str:
     if running_pid("realnode-dns") and dns_answers():
         return "already running"
     issue_certificate(DNS_IDENTITY, "/CN=slipway:real-node-dns")
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "slipway:real-node-dns"},
-            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
-                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                       "verbs": ["get", "list", "watch"]}]}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "slipway:real-node-dns"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "slipway:real-node-dns"},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                             "name": "slipway:real-node-dns"}]}
-    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", log=LOG,
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}).encode())
+    grant_cluster_role("slipway:real-node-dns", [
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+    ], LOG)
     start_daemon("realnode-dns", [sys.executable, str(LAUNCHER), "dns"])
     wait_until(dns_answers, "cluster DNS", LOGS / "realnode-dns.log", timeout=20, daemon="realnode-dns")
     return f"*.svc.{CLUSTER_DOMAIN} -> ready pods on this node"

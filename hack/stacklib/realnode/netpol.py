@@ -9,10 +9,8 @@ space through nftables' ``queue``, which this kernel lacks (docs/security.md).
 
 from __future__ import annotations
 
-import json
-
 from stacklib.config import BIN, KUBECONFIGS, LOGS
-from stacklib.kubeapi import kubectl
+from stacklib.kubeapi import grant_cluster_role
 from stacklib.pki import issue_certificate, write_kubeconfig
 from stacklib.proc import run, running_pid, start_daemon, step, stop_daemon, wait_until
 from stacklib.realnode.layout import LOG, NODE_NAME
@@ -47,14 +45,7 @@ def ensure_netpol() -> str:
         return "already running"
     issue_certificate(IDENTITY, f"/CN={USER}")
     write_kubeconfig(IDENTITY)
-    name = "slipway:real-node-netpol"
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
-            "rules": RULES}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]}
-    kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", log=LOG,
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}).encode())
+    grant_cluster_role(USER, RULES, LOG)
     start_daemon("netpol", command())
     wait_until(enforcer_healthy, f"kube-router's {CHAIN} chain", LOGS / "netpol.log", timeout=60, daemon="netpol")
     return f"enforcing NetworkPolicies for the pods of {NODE_NAME}"
