@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.deliver.support import grant_namespace, unique
+from fixtures.provision import support as provision
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,3 +112,19 @@ def cluster_state(kubectl, namespace=None):
     except (subprocess.CalledProcessError, KeyError, ValueError) as exc:
         lines.append(f"(could not read the cluster state: {exc})")
     return "\n".join(lines)
+
+
+@pytest.fixture(scope="session")
+def lab_vars(stack) -> Path:
+    """The provisioning lab's machines (1 control plane + 2 workers) and the test cluster's secrets."""
+    provision.lab_up(3)
+    return provision.write_lab_vars(provision.LAB / "test-vars.yml", provision.dns_image())
+
+
+@pytest.fixture(scope="session")
+def lab_cluster(lab_vars) -> provision.PlaybookRun:
+    """One cluster provisioned by playbooks/provision.yml for every test that needs one (cold, or a re-run on a lab
+    an earlier session provisioned): provisioning is the slowest thing the suite does, so it is done once."""
+    run = provision.playbook("provision.yml", "--limit", f"all:!{provision.machine(4)}", extra_vars=lab_vars)
+    assert run.returncode == 0, run.output[-6000:]
+    return run

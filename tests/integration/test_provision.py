@@ -11,55 +11,38 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 from fixtures.provision.support import (
     INVENTORY,
-    LAB,
-    dns_image,
     kubectl,
     lab_up,
+    machine,
     on_machine,
     playbook,
     ready_nodes,
-    write_lab_vars,
 )
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-CONTROL, WORKER_A, WORKER_B, NEW_WORKER = (f"slipway-lab-{n}" for n in (1, 2, 3, 4))
+CONTROL, WORKER_A, WORKER_B, NEW_WORKER = (machine(n) for n in (1, 2, 3, 4))
 # The 1 + 2 cluster: a lab left with a fourth machine by an earlier run keeps it out of the whole-cluster runs.
 FIRST_THREE = ("--limit", f"all:!{NEW_WORKER}")
 
 
-@pytest.fixture(scope="module")
-def lab_vars(stack) -> Path:
-    lab_up(3)
-    return write_lab_vars(LAB / "test-vars.yml", dns_image())
-
-
-@pytest.fixture(scope="module")
-def cluster(lab_vars):
-    """The cold run (or a re-run on a lab already provisioned by an earlier session)."""
-    run = playbook("provision.yml", *FIRST_THREE, extra_vars=lab_vars)
-    assert run.returncode == 0, run.output[-6000:]
-    return run
-
-
-def test_every_node_ready(cluster):
+def test_every_node_ready(lab_cluster):
     assert ready_nodes() == {WORKER_A: True, WORKER_B: True}
 
 
-def test_second_run_changes_nothing(cluster, lab_vars):
+def test_second_run_changes_nothing(lab_cluster, lab_vars):
     again = playbook("provision.yml", *FIRST_THREE, extra_vars=lab_vars)
     assert again.returncode == 0, again.output[-6000:]
     assert set(again.recap) >= {CONTROL, WORKER_A, WORKER_B}, again.recap
     assert again.changed_hosts() == {}, again.output[-8000:]
 
 
-def test_the_control_plane_is_locked_down(cluster):
+def test_the_control_plane_is_locked_down(lab_cluster):
     apiserver = on_machine(CONTROL, "systemctl", "show", "-p", "ExecStart", "kube-apiserver").stdout
     for flag in ("--anonymous-auth=false", "--authorization-mode=Node,RBAC", "--encryption-provider-config=",
                  "--audit-log-path=", "--audit-policy-file=", "--enable-bootstrap-token-auth=true"):
@@ -106,7 +89,7 @@ def hello_image(stack, tmp_path_factory, docker) -> tuple[str, str]:
     return image, marker
 
 
-def test_pod_reaches_a_service_on_the_other_worker_by_dns_name(cluster, hello_image):
+def test_pod_reaches_a_service_on_the_other_worker_by_dns_name(lab_cluster, hello_image):
     image, marker = hello_image
     namespace = f"provision-{uuid.uuid4().hex[:6]}"
     labels = {"app": "hello"}
@@ -147,7 +130,7 @@ def test_pod_reaches_a_service_on_the_other_worker_by_dns_name(cluster, hello_im
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def test_wrong_artifact_checksum_fails_before_anything_is_installed(cluster, lab_vars, tmp_path):
+def test_wrong_artifact_checksum_fails_before_anything_is_installed(lab_cluster, lab_vars, tmp_path):
     lab_up(4)
     artifacts = yaml.safe_load((INVENTORY / "group_vars" / "all" / "artifacts.yml").read_text())["slipway_artifacts"]
     artifacts["kubelet"] = dict(artifacts["kubelet"], sha256="0" * 64)
@@ -160,7 +143,7 @@ def test_wrong_artifact_checksum_fails_before_anything_is_installed(cluster, lab
     assert on_machine(NEW_WORKER, "test", "-e", "/etc/systemd/system/kubelet.service").returncode == 1
 
 
-def test_adding_a_worker_with_limit_changes_only_that_host(cluster, lab_vars):
+def test_adding_a_worker_with_limit_changes_only_that_host(lab_cluster, lab_vars):
     lab_up(4)
     run = playbook("provision.yml", "--limit", NEW_WORKER, extra_vars=lab_vars)
     assert run.returncode == 0, run.output[-6000:]
@@ -173,7 +156,7 @@ def test_adding_a_worker_with_limit_changes_only_that_host(cluster, lab_vars):
         assert "via" in routes.stdout, (host, routes.stdout)
 
 
-def test_removing_the_worker_drains_deletes_and_wipes_it(cluster, lab_vars):
+def test_removing_the_worker_drains_deletes_and_wipes_it(lab_cluster, lab_vars):
     namespace = f"provision-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
     try:
@@ -193,7 +176,7 @@ def test_removing_the_worker_drains_deletes_and_wipes_it(cluster, lab_vars):
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def test_certificates_report_and_renew_nothing_when_fresh(cluster, lab_vars):
+def test_certificates_report_and_renew_nothing_when_fresh(lab_cluster, lab_vars):
     # The removed worker is still in the lab's inventory; it is no node any more.
     run = playbook("certificates.yml", *FIRST_THREE, extra_vars=lab_vars)
     assert run.returncode == 0, run.output[-6000:]
@@ -201,7 +184,7 @@ def test_certificates_report_and_renew_nothing_when_fresh(cluster, lab_vars):
     assert run.changed_hosts() == {}, run.recap
 
 
-def test_deployer_credentials_written_for_site_yml(cluster):
+def test_deployer_credentials_written_for_site_yml(lab_cluster):
     credentials = INVENTORY / ".credentials"
     deployer = subprocess.run(["kubectl", f"--kubeconfig={credentials / 'deployer.kubeconfig'}", "auth", "can-i",
                                "create", "deployments", "-n", "shop"], capture_output=True, text=True, check=False)
