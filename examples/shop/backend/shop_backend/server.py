@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from shop_backend.metrics import Metrics
 from shop_backend.store import InvalidOrder, Store, UnknownOrder
+from shop_backend.tracing import Tracer
 
 FULFIL = re.compile(r"^/api/orders/(\d+)/fulfil$")
 ROUTES = ("/healthz", "/metrics", "/api/products", "/api/orders")
+UNTRACED = ("/healthz", "/metrics")  # probes and scrapes every few seconds: not what a trace is for
 MAX_BODY = 64 * 1024
 
 
@@ -19,6 +21,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "shop-backend/1.0"
     store = None
     metrics = None
+    tracer = None
+    span = None
 
     def log_message(self, fmt, *args):  # one line per request on stderr, without the date noise
         self.server.log(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}")
@@ -39,10 +43,26 @@ class Handler(BaseHTTPRequestHandler):
         started = getattr(self, "started", None)
         self.metrics.observe(self.command, self.route(), status,
                              time.monotonic() - started if started else 0.0)
+        self.tracer.finish(self.span, error=status >= 500, **{"http.response.status_code": status})
+        self.span = None
 
     def handle_one_request(self):
         self.started = time.monotonic()
+        self.span = None
         super().handle_one_request()
+
+    def parse_request(self):
+        """Once the headers are read: a server span of the caller's trace (``traceparent``)
+        or of a new one."""
+        parsed = super().parse_request()
+        route = self.route() if parsed else "other"
+        if parsed and route not in UNTRACED:
+            caller = self.headers.get("traceparent")
+            self.span = self.tracer.start(f"{self.command} {route}", caller)
+            if self.span:
+                self.span.attributes.update({"http.request.method": self.command,
+                                             "http.route": route})
+        return parsed
 
     def read_json(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -89,8 +109,9 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, store=None, log=None):
-        bound = {"store": store or Store(), "metrics": Metrics()}
+    def __init__(self, address, store=None, log=None, tracer=None):
+        bound = {"store": store or Store(), "metrics": Metrics(),
+                 "tracer": tracer or Tracer("backend")}
         handler = type("BoundHandler", (Handler,), bound)
         super().__init__(address, handler)
         self.log = log or (lambda line: None)

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-# The frontend's CGI proxy to the backend: validate the route, forward with busybox wget, map errors.
+# The frontend's CGI proxy to the backend: validate the route, forward with busybox wget, map errors;
+# each forwarded request is a span of the caller's trace (or of a new one), passed on to the backend
+# (lib/tracing.sh).
+. "${APP_DIR:-/app}/lib/tracing.sh"
 
 # route_ok PATH: succeeds when PATH is a backend route the browser may reach.
 route_ok() {
@@ -31,9 +34,17 @@ resolve_url() {
     esac
 }
 
-# respond STATUS BODY: a complete CGI answer (busybox httpd passes a full status line through).
+# respond STATUS BODY [TRACEPARENT]: a complete CGI answer (busybox httpd passes a full status line through),
+# telling the caller the trace it is part of.
 respond() {
-    printf 'HTTP/1.0 %s X\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\r\n%s\n' "$1" "$2"
+    printf 'HTTP/1.0 %s X\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n' "$1"
+    [ -z "${3:-}" ] || printf 'Traceparent: %s\r\n' "$3"
+    printf '\r\n%s\n' "$2"
+}
+
+# span_name METHOD PATH: the route, without the order id (one name per route, not per order).
+span_name() {
+    printf '%s %s\n' "$1" "$(printf '%s\n' "$2" | sed 's#/[0-9][0-9]*/#/{id}/#')"
 }
 
 proxy_main() {
@@ -42,23 +53,30 @@ proxy_main() {
         respond 404 '{"error": "no such route"}'
         return 0
     fi
+    started=$(now_ns)
+    set -- $(trace_context "${HTTP_TRACEPARENT:-}")
+    trace=$1 parent=$2 span=$(random_hex 8)
+    traceparent="00-$trace-$span-01"
     if ! url=$(resolve_url "${BACKEND_URL:-http://backend:8080}${path}${QUERY_STRING:+?$QUERY_STRING}"); then
-        respond 502 '{"error": "backend address unknown"}'
-        return 0
-    fi
-    errors=/tmp/proxy.$$
-    if [ "${REQUEST_METHOD:-GET}" = POST ]; then
-        body=$(head -c "${CONTENT_LENGTH:-0}")
-        out=$(timeout 10 wget -q -O - --header 'Content-Type: application/json' --post-data "$body" "$url" \
-            2>"$errors")
+        status=502 out='{"error": "backend address unknown"}'
     else
-        out=$(timeout 10 wget -q -O - "$url" 2>"$errors")
+        errors=/tmp/proxy.$$
+        if [ "${REQUEST_METHOD:-GET}" = POST ]; then
+            body=$(head -c "${CONTENT_LENGTH:-0}")
+            out=$(timeout 10 wget -q -O - --header 'Content-Type: application/json' \
+                --header "traceparent: $traceparent" --post-data "$body" "$url" 2>"$errors")
+        else
+            out=$(timeout 10 wget -q -O - --header "traceparent: $traceparent" "$url" 2>"$errors")
+        fi
+        rc=$?
+        detail=$(cat "$errors"); rm -f "$errors"
+        if [ "$rc" -eq 0 ]; then
+            status=200
+        else
+            status=$(status_of "$detail") out='{"error": "backend request failed"}'
+        fi
     fi
-    rc=$?
-    detail=$(cat "$errors"); rm -f "$errors"
-    if [ "$rc" -eq 0 ]; then
-        respond 200 "$out"
-    else
-        respond "$(status_of "$detail")" '{"error": "backend request failed"}'
-    fi
+    respond "$status" "$out" "$traceparent"
+    send_span "$(span_json "${OTEL_SERVICE_NAME:-frontend}" "$trace" "$span" "$parent" \
+        "$(span_name "${REQUEST_METHOD:-GET}" "$path")" "$started" "$(now_ns)" "$status")"
 }

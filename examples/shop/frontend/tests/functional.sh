@@ -22,5 +22,9 @@ expect "order through the proxy" '"total_cents": 900' "$order"
 empty=$(wget -q -O - --post-data '{"items": []}' "$base/cgi-bin/api/orders" 2>&1)
 expect "backend error passed on" '400' "$empty"
 expect "unknown route refused" '404' "$(wget -q -O - "$base/cgi-bin/api/admin" 2>&1)"
+caller=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+traced=$(wget -S -q -O /dev/null --header "traceparent: $caller" "$base/cgi-bin/api/products" 2>&1)
+expect "the caller's trace continued" 'Traceparent: 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]\{16\}-01' \
+    "$traced"
 echo "functional: $failures failure(s)"
 [ "$failures" -eq 0 ]

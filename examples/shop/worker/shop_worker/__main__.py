@@ -6,8 +6,9 @@ import os
 import signal
 import sys
 
+from shop_worker.bus import Subscription
 from shop_worker.client import Backend
-from shop_worker.worker import heartbeat_age, run
+from shop_worker.worker import consume, heartbeat_age, run
 
 
 def main(argv=None):
@@ -23,7 +24,14 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     backend = Backend(os.environ.get("BACKEND_URL", "http://backend:8080"))
     interval = float(os.environ.get("POLL_SECONDS", "2"))
-    return run(backend, interval, heartbeat, lambda line: print(line, flush=True), once=args.once)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    if os.environ.get("NATS_URL") and not args.once:
+        # the event bus (catalogue/nats): orders announced on NATS_SUBJECT are fulfilled at once
+        subject = os.environ.get("NATS_SUBJECT", "shop.orders.new")
+        bus = Subscription(os.environ["NATS_URL"], subject,
+                           os.environ.get("NATS_USER"), os.environ.get("NATS_PASSWORD"))
+        return consume(backend, bus, interval, heartbeat, log)
+    return run(backend, interval, heartbeat, log, once=args.once)
 
 
 if __name__ == "__main__":

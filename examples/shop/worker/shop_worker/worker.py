@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One polling cycle, the loop around it, and the heartbeat the probes read."""
+"""One polling cycle, the loops around it (polling alone, or the bus with polling as a safety
+net), and the heartbeat the probes read."""
 
+import json
 import os
 import time
 
+from shop_worker.bus import BusError
 from shop_worker.client import BackendError
 
 
@@ -34,17 +37,76 @@ def heartbeat_age(path, now=None):
         return None
 
 
+def poll(backend, heartbeat, log):
+    """One polling cycle, logged; True when the backend answered (and the heartbeat beat)."""
+    try:
+        done = cycle(backend)
+    except BackendError as err:
+        log(f"backend unavailable: {err}")
+        return False
+    beat(heartbeat)
+    if done:
+        log(f"fulfilled orders {done}")
+    return True
+
+
 def run(backend, interval, heartbeat, log, once=False):
+    """Poll every ``interval`` seconds: the worker's loop when no bus is configured."""
     while True:
-        try:
-            done = cycle(backend)
-            beat(heartbeat)
-            if done:
-                log(f"fulfilled orders {done}")
-        except BackendError as err:
-            log(f"backend unavailable: {err}")
-            if once:
-                return 1
+        answered = poll(backend, heartbeat, log)
         if once:
-            return 0
+            return 0 if answered else 1
         time.sleep(interval)
+
+
+def announced_order(payload):
+    """The order a bus message announces, ``{"id": 12}``; None for anything else."""
+    try:
+        message = json.loads(payload)
+    except ValueError:
+        return None
+    order = message.get("id") if isinstance(message, dict) else None
+    return order if type(order) is int and order > 0 else None
+
+
+def fulfil_announced(backend, payload, heartbeat, log):
+    order = announced_order(payload)
+    if order is None:
+        log(f"bus: ignored a message that names no order: {payload[:200]!r}")
+        return
+    try:
+        backend.fulfil(order)
+    except BackendError as err:
+        log(f"bus: order {order} not fulfilled: {err}")
+        return
+    beat(heartbeat)
+    log(f"bus: fulfilled order {order}")
+
+
+def consume(backend, bus, interval, heartbeat, log, keepalive=15.0, stop=lambda: False):
+    """Fulfil each order the bus announces as it arrives; poll when subscribing (what was announced
+    while nobody listened) and every ``interval`` seconds. The server's answer to a PING every
+    ``keepalive`` seconds of silence is the heartbeat. A bus that fails: one poll, then again."""
+    while not stop():
+        try:
+            bus.connect()
+            log(f"bus: subscribed to {bus.subject}")
+            beat(heartbeat)
+            poll(backend, heartbeat, log)
+            next_poll = time.monotonic() + interval
+            while not stop():
+                event = bus.next_event(max(min(keepalive, next_poll - time.monotonic()), 0.01))
+                if event == "PONG":
+                    beat(heartbeat)
+                elif event is not None:
+                    fulfil_announced(backend, event, heartbeat, log)
+                elif time.monotonic() >= next_poll:
+                    poll(backend, heartbeat, log)
+                    next_poll = time.monotonic() + interval
+                else:
+                    bus.ping()
+        except BusError as err:
+            bus.close()
+            log(f"bus unavailable: {err}; polling until it is back")
+            poll(backend, heartbeat, log)
+            time.sleep(min(interval, keepalive))
