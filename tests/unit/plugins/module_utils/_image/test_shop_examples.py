@@ -24,6 +24,14 @@ def test_vendored_check_tool_copies_are_identical():
     assert (SHOP / "backend/tools/shopcheck.py").read_bytes() == (SHOP / "worker/tools/shopcheck.py").read_bytes()
 
 
+def test_the_tracing_module_is_the_one_the_service_template_generates():
+    """One module for trace context and spans: the shop's and the generated Python services' (licence line aside)."""
+    template = SHOP.parents[1] / "roles" / "service_template" / "templates" / "python" / "app" / "tracing.py.j2"
+    shop = (SHOP / "backend" / "shop_backend" / "tracing.py").read_text().splitlines()
+    assert template.read_text().splitlines()[1:] == shop[1:]
+    assert "{{" not in "".join(shop) and "{%" not in "".join(shop)  # nothing Jinja would change
+
+
 def test_dockerfiles_use_only_local_bases_and_no_network():
     for name in SYSTEMS:
         text = (SHOP / name / "Dockerfile").read_text()
