@@ -35,6 +35,8 @@ from stacklib.gateway import components as gateway_components
 from stacklib.gateway import ensure_gateway
 from stacklib.gateway_api import ensure_gateway_api, gateway_api_installed
 from stacklib.gobuild import ensure_binaries
+from stacklib.jaeger import components as tracing_components
+from stacklib.jaeger import ensure_jaeger_image
 from stacklib.kubeapi import https_ok, nodes_ready
 from stacklib.kwok import ensure_kwok, kwok_up
 from stacklib.packages import ensure_packages
@@ -98,6 +100,8 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         *(real_node_probes.components() if with_real_node or REAL_NODE_MARKER.exists() else []),
         # the gateway runs on the real node, so it comes (and is checked) with it
         *(gateway_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
+        # the tracing catalogue's base image: the catalogue runs on the real node only
+        *(tracing_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
     ]
 
 
@@ -145,6 +149,7 @@ def cmd_up(args) -> int:
         if args.real_node:
             real_node_up.up()
             ensure_gateway()
+            ensure_jaeger_image()
 
     if run_steps(steps):
         return 1

@@ -27,15 +27,19 @@ def go_command_cached(command: str, version: str) -> bool:
     return (BIN / command).exists() and stamp.exists() and stamp.read_text().strip() == version
 
 
-def build_go_command(command: str, module: Path, package: str, version: str) -> None:
-    """Build one pinned command into .stack/bin, stamped with its version so a warm up skips it."""
-    require_go()
-    BIN.mkdir(parents=True, exist_ok=True)
-    # Kubernetes commands report the release they were built from (kubectl version, /version, node info).
+def kubernetes_ldflags() -> str:
+    """Kubernetes commands report the release they were built from (kubectl version, /version, node info)."""
     version_pkg = "k8s.io/component-base/version"
     stamps = {"gitVersion": KUBERNETES_VERSION, "gitMajor": "1", "gitMinor": KUBERNETES_VERSION.split(".")[1],
               "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
-    ldflags = " ".join(["-s", "-w", *(f"-X {version_pkg}.{key}={value}" for key, value in stamps.items())])
+    return " ".join(["-s", "-w", *(f"-X {version_pkg}.{key}={value}" for key, value in stamps.items())])
+
+
+def build_go_command(command: str, module: Path, package: str, version: str, ldflags: str | None = None) -> None:
+    """Build one pinned command into .stack/bin, stamped with its version so a warm up skips it."""
+    require_go()
+    BIN.mkdir(parents=True, exist_ok=True)
+    ldflags = kubernetes_ldflags() if ldflags is None else ldflags
     begin = time.monotonic()
     run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(BIN / command), package],
         log=LOGS / "go-build.log", cwd=module, env=go_env())

@@ -26,6 +26,7 @@ DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 BUILT_BY = {
     "slipway/busybox": "the local stack: `make up`",
     "slipway/debian": "the local stack: `make up`",
+    "slipway/jaeger": "the local stack: `make up` (Jaeger built from hack/jaeger/go.mod)",
     "slipway/python": "`make deps-images` (hack/deps-images.sh)",
     "slipway/postgres": "`make deps-images` (hack/deps-images.sh)",
     "slipway/redis": "`make deps-images` (hack/deps-images.sh)",
