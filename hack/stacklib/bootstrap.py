@@ -1,63 +1,70 @@
-"""Stage: the cluster's bootstrap objects: the deliverable namespaces and the deployer's least-privilege RBAC."""
+"""Stage: the cluster's bootstrap objects: the deliverable namespaces and the deployers' least-privilege RBAC.
+
+The deployers' access rules are not written here: they come from the collection's own generator
+(``plugins/module_utils/_security/identity.py``, what ``slipway.platform.deployer_identity`` and
+``playbooks/security.yml`` apply to any cluster). That code is plain Python with no dependency outside the standard
+library, imported through the collection link ``hack/setup.sh`` makes (made here too when missing), so the stack
+still starts on a machine with nothing but python3.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import time
 
 from stacklib.config import (
+    DEPLOYER_CONTEXT,
+    DEPLOYER_KINDS,
     DEPLOYER_NAMESPACES,
     DEPLOYER_USER,
+    JOURNAL_NAMESPACE,
     LOGS,
+    ROOT,
+    SHOWROOM_DEPLOYER_CONTEXT,
     SHOWROOM_DEPLOYER_USER,
     SHOWROOM_JOURNAL_NAMESPACE,
+    STATE,
+    VIEWER_GROUPS,
 )
 from stacklib.kubeapi import kubectl
 from stacklib.proc import step
+
+COLLECTIONS = STATE / "collections"
+IDENTITY_MODULE = "ansible_collections.slipway.platform.plugins.module_utils._security.identity"
+
+
+def collection_module(name: str):
+    """A module of this repository's collection (``slipway.platform``), imported through its link."""
+    link = COLLECTIONS / "ansible_collections" / "slipway" / "platform"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(ROOT)
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    return importlib.import_module(name)
+
+
+def deployer_objects() -> list[dict]:
+    """The local context's deployer and viewers, and the showrooms' deployer, as the collection generates them."""
+    identity = collection_module(IDENTITY_MODULE)
+    kinds = {namespace: {identity.parse_resource(name) for name in names}
+             for namespace, names in DEPLOYER_KINDS.items()}
+    return [
+        *identity.identity_objects(DEPLOYER_CONTEXT, {"kind": "User", "name": DEPLOYER_USER}, kinds,
+                                   JOURNAL_NAMESPACE, VIEWER_GROUPS),
+        # each showroom's namespaces are bound by playbooks/showroom.yml when it admits the showroom
+        *identity.journal_deployer_objects(SHOWROOM_DEPLOYER_CONTEXT, {"kind": "User", "name": SHOWROOM_DEPLOYER_USER},
+                                           SHOWROOM_JOURNAL_NAMESPACE),
+    ]
 
 
 @step("cluster bootstrap (namespaces, deployer RBAC)")
 def ensure_bootstrap() -> str:
     objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                for ns in [*DEPLOYER_NAMESPACES, SHOWROOM_JOURNAL_NAMESPACE]]
-    objects.append({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": "slipway:deployer"},
-        "rules": [
-            # Discovery and namespace reads are cluster-wide; writes stay in the bound namespaces.
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-             "verbs": ["get", "list", "watch"]},
-        ],
-    })
-    objects.append({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": "slipway:deployer"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "slipway:deployer"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DEPLOYER_USER}],
-    })
-    for namespace in DEPLOYER_NAMESPACES:
-        objects.append({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "slipway:deployer", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DEPLOYER_USER}],
-        })
-    # The showroom deployer: the same cluster-wide reads, its journal namespace; each showroom's namespaces are
-    # bound by playbooks/showroom.yml when it admits the showroom (docs/showrooms.md).
-    showroom_deployer = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": SHOWROOM_DEPLOYER_USER}
-    objects.append({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": "slipway:showroom-deployer"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "slipway:deployer"},
-        "subjects": [showroom_deployer],
-    })
-    objects.append({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "slipway:showroom-deployer", "namespace": SHOWROOM_JOURNAL_NAMESPACE},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-        "subjects": [showroom_deployer],
-    })
+    objects += deployer_objects()
     body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}).encode()
     for _attempt in range(2):
         # An etcd that was just restarted under a running API server times the first writes out: try again.
@@ -68,5 +75,7 @@ def ensure_bootstrap() -> str:
     else:
         kubectl("apply", "--server-side", "--field-manager=slipway-stack", "-f", "-", stdin=body,
                 log=LOGS / "bootstrap.log")
-    return (f"deployer {DEPLOYER_USER!r} may write in {', '.join(DEPLOYER_NAMESPACES)}; "
-            f"{SHOWROOM_DEPLOYER_USER!r} in {SHOWROOM_JOURNAL_NAMESPACE} and the showrooms'")
+    kinds = "; ".join(f"{namespace}: {', '.join(names)}" for namespace, names in DEPLOYER_KINDS.items())
+    return (f"deployer {DEPLOYER_USER!r} (context {DEPLOYER_CONTEXT}) may write {kinds} and its journal in "
+            f"{JOURNAL_NAMESPACE}; {SHOWROOM_DEPLOYER_USER!r} its journal in {SHOWROOM_JOURNAL_NAMESPACE} and the "
+            f"showrooms'")

@@ -17,6 +17,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._security.identit
     LABEL,
     RBAC_API,
     identity_objects,
+    resource_name,
 )
 
 FIELD_MANAGER = "slipway-security"
@@ -100,6 +101,6 @@ def apply_identities(client, context, subject, rendered, journal_namespace, view
         before[_describe(obj)], after[_describe(obj)] = {f: obj.get(f) for f in COMPARED if f in obj}, None
     namespaces = sorted(resources)
     return {"changed": bool(applied or removed), "applied": applied, "removed": removed,
-            "namespaces": {ns: sorted(f"{plural}.{group}" if group else plural for group, plural in resources[ns])
+            "namespaces": {ns: sorted(resource_name(group, plural) for group, plural in resources[ns])
                            for ns in namespaces},
             "diff": {"before": before, "after": after}}

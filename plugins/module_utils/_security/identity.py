@@ -64,6 +64,17 @@ def check_subject(subject, what):
     return {"apiGroup": RBAC_GROUP, "kind": subject["kind"], "name": subject["name"]}
 
 
+def resource_name(group, plural):
+    """``plural.group`` (``plural`` for the core group), the way people and ``kubectl`` name a resource."""
+    return f"{plural}.{group}" if group else plural
+
+
+def parse_resource(name):
+    """``(group, plural)`` from ``plural.group`` (``plural`` alone: the core group)."""
+    plural, _dot, group = name.partition(".")
+    return group, plural
+
+
 def write_rules(resources):
     """One rule per API group for ``resources`` (``{(group, plural)}``), sorted so the object is stable."""
     by_group = {}
@@ -100,15 +111,24 @@ def deployer_objects(context, subject, resources_by_namespace, journal_namespace
     if journal_namespace in resources_by_namespace:
         raise SlipwayError(f"a system delivers into {journal_namespace}, the journal's namespace: keep systems out of "
                            f"it, so that only the deployer and admins can read the release records")
+    namespaced = dict(sorted((ns, write_rules(resources) + SYSTEM_NAMESPACE_RULES)
+                             for ns, resources in resources_by_namespace.items()))
+    return _deployer(context, subject, namespaced, journal_namespace)
+
+
+def journal_deployer_objects(context, subject, journal_namespace):
+    """A deployer whose systems' namespaces are granted elsewhere, as each appears (the showrooms', when a showroom
+    is admitted): the cluster-wide reads and its journal, nothing else."""
+    return _deployer(context, subject, {}, journal_namespace)
+
+
+def _deployer(context, subject, namespaced, journal_namespace):
     subjects = [check_subject(subject, "the deployer subject")]
     name = role_name(context)
     objects = [{"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(context, name),
                 "rules": CLUSTER_RULES},
                _binding(context, "ClusterRoleBinding", name, None, "ClusterRole", name, subjects)]
-    namespaced = dict(sorted((ns, write_rules(resources) + SYSTEM_NAMESPACE_RULES)
-                             for ns, resources in resources_by_namespace.items()))
-    namespaced[journal_namespace] = JOURNAL_RULES
-    for namespace, rules in namespaced.items():
+    for namespace, rules in {**namespaced, journal_namespace: JOURNAL_RULES}.items():
         objects.append({"apiVersion": RBAC_API, "kind": "Role", "metadata": _meta(context, name, namespace),
                         "rules": rules})
         objects.append(_binding(context, "RoleBinding", name, namespace, "Role", name, subjects))

@@ -7,9 +7,13 @@ from __future__ import annotations
 import pytest
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._security.identity import (
+    CLUSTER_RULES,
     JOURNAL_RULES,
     deployer_objects,
     identity_objects,
+    journal_deployer_objects,
+    parse_resource,
+    resource_name,
     viewer_objects,
 )
 
@@ -77,3 +81,22 @@ def test_viewers_read_the_systems_namespaces_but_never_the_journal():
     assert viewers[0]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
                                        "name": "developers"}]
     assert viewer_objects("local", [], ["shop"]) == []
+
+
+def test_a_deployer_whose_namespaces_come_later_has_only_the_cluster_reads_and_its_journal():
+    objects = by_key(journal_deployer_objects("showrooms", USER, "slipway-showrooms"))
+    assert sorted(objects) == [("ClusterRole", None, "slipway:deployer:showrooms"),
+                               ("ClusterRoleBinding", None, "slipway:deployer:showrooms"),
+                               ("Role", "slipway-showrooms", "slipway:deployer:showrooms"),
+                               ("RoleBinding", "slipway-showrooms", "slipway:deployer:showrooms")]
+    assert objects[("ClusterRole", None, "slipway:deployer:showrooms")]["rules"] == CLUSTER_RULES
+    assert objects[("Role", "slipway-showrooms", "slipway:deployer:showrooms")]["rules"] == JOURNAL_RULES
+
+
+@pytest.mark.parametrize(("name", "resource"), [("configmaps", ("", "configmaps")),
+                                                ("deployments.apps", ("apps", "deployments")),
+                                                ("httproutes.gateway.networking.k8s.io",
+                                                 ("gateway.networking.k8s.io", "httproutes"))])
+def test_resource_names_read_back_as_they_are_written(name, resource):
+    assert parse_resource(name) == resource
+    assert resource_name(*resource) == name
