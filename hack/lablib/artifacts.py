@@ -14,7 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stacklib.config import BIN, ETCD_VERSION, KUBERNETES_VERSION, LOGS
+from stacklib.config import BIN, ETCD_VERSION, GATEWAY_API_VERSION, KUBERNETES_VERSION, LOGS
+from stacklib.gateway_api import gateway_api_bundle
 from stacklib.gobuild import ensure_binaries
 from stacklib.proc import StepFailed, running_pid, start_daemon, step, wait_until
 from stacklib.realnode.kubelet import ensure_kubelet_binary
@@ -33,6 +34,8 @@ def sources() -> dict[str, tuple[str, Path]]:
     found = {name: (f"kubernetes/{KUBERNETES_VERSION}/{name}", BIN / name) for name in KUBERNETES}
     found["etcd"] = (f"etcd/{ETCD_VERSION}/etcd", BIN / "etcd")
     found["pause"] = (f"pause/{PAUSE_IMAGE.rsplit(':', 1)[1]}/pause.tar", PAUSE_ARCHIVE)
+    # The Gateway API CRDs (roles/cluster_gateway): the stack's pinned module, as the project's release file.
+    found["gateway-api"] = (f"gateway-api/{GATEWAY_API_VERSION}/standard-install.yaml", gateway_api_bundle())
     return found
 
 

@@ -21,6 +21,7 @@ import urllib.request
 
 from stacklib.config import BIN, HACK, LOGS, PORTS, REGISTRY_USER, STATE
 from stacklib.docker import docker, docker_host
+from stacklib.gateway_api import GATEWAY_SHARED
 from stacklib.gobuild import go_env, go_module_dir, require_go
 from stacklib.kubeapi import kubectl
 from stacklib.proc import StepFailed, port_open, run, step, wait_until
@@ -32,7 +33,7 @@ TRAEFIK_MODULE = HACK / "traefik"
 TRAEFIK_VERSION = "v3.7.13"  # keep equal to hack/traefik/go.mod
 NAMESPACE = "slipway-gateway"
 NAME = "slipway"  # the Gateway, its GatewayClass, the Deployment and the service account
-CONTROLLER = "traefik.io/gateway-controller"
+CONTROLLER = GATEWAY_SHARED["controller"]
 PORT = int(os.environ.get("SLIPWAY_GATEWAY_PORT", "18090"))  # the HTTP listener, on 127.0.0.1
 PING_PORT = PORT + 1  # Traefik's ping endpoint, for the readiness probe (127.0.0.1 too)
 IMAGE = f"127.0.0.1:{PORTS['registry']}/slipway/traefik:{TRAEFIK_VERSION}"
@@ -57,20 +58,9 @@ SOURCE_OVERLAY = {
     "pkg/config/dynamic/ext/ext.go": "dynamic-ext/ext.go",
 }
 
-RBAC_RULES = [
-    # What Traefik's kubernetesGateway provider lists and watches in every namespace. It starts a Secret informer
-    # (listener certificates) and a ConfigMap informer (BackendTLSPolicy CAs) whatever the listeners are, and waits
-    # for every informer to sync before it routes: without these reads it never starts.
-    {"apiGroups": [""], "resources": ["namespaces", "services", "configmaps", "secrets"],
-     "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["gateway.networking.k8s.io"],
-     "resources": ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants",
-                   "backendtlspolicies"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["gateway.networking.k8s.io"],
-     "resources": ["gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status",
-                   "tlsroutes/status", "backendtlspolicies/status"], "verbs": ["update"]},
-]
+# What Traefik's kubernetesGateway provider reads in every namespace and whose status it writes (the reasons are in
+# the shared file, roles/cluster_gateway/files/gateway.json, which provisioned clusters apply too).
+RBAC_RULES = GATEWAY_SHARED["gateway_rules"]
 
 
 def build_inputs_digest() -> str:
