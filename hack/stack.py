@@ -60,6 +60,8 @@ from stacklib.realnode.layout import BASE as REAL_NODE_BASE
 from stacklib.realnode.layout import MARKER as REAL_NODE_MARKER
 from stacklib.registry import ensure_registry, registry_answers
 from stacklib.sso import ISSUER, ensure_sso, sso_up
+from stacklib.victorialogs import components as logs_components
+from stacklib.victorialogs import ensure_victorialogs_image
 
 
 def environment() -> dict:
@@ -102,6 +104,7 @@ def components(with_real_node: bool = False) -> list[tuple[str, bool, str]]:
         *(gateway_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
         # the tracing catalogue's base image: the catalogue runs on the real node only
         *(tracing_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
+        *(logs_components() if with_real_node or REAL_NODE_MARKER.exists() else []),
     ]
 
 
@@ -150,6 +153,7 @@ def cmd_up(args) -> int:
             real_node_up.up()
             ensure_gateway()
             ensure_jaeger_image()
+            ensure_victorialogs_image()
 
     if run_steps(steps):
         return 1

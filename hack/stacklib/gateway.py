@@ -22,9 +22,9 @@ import urllib.request
 from stacklib.config import BIN, HACK, LOGS, PORTS, REGISTRY_USER, STATE
 from stacklib.docker import docker, docker_host
 from stacklib.gateway_api import GATEWAY_SHARED
-from stacklib.gobuild import go_env, go_module_dir, require_go
+from stacklib.gobuild import edit_copied_source, go_env, go_module_dir, require_go
 from stacklib.kubeapi import kubectl
-from stacklib.proc import StepFailed, port_open, run, step, wait_until
+from stacklib.proc import port_open, run, step, wait_until
 from stacklib.realnode.layout import NODE_LABELS, NODE_TAINT
 from stacklib.realnode.up import pull_secret
 from stacklib.registry import registry_password
@@ -85,16 +85,7 @@ def prepare_source() -> None:
     shutil.copytree(pristine, BUILD, ignore=shutil.ignore_patterns("docs", "integration", "webui"))
     shutil.copytree(pristine / "webui" / "static", BUILD / "webui" / "static")
     shutil.copy2(pristine / "webui" / "embed.go", BUILD / "webui" / "embed.go")
-    for path in BUILD.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
-    for relative, edits in SOURCE_EDITS.items():
-        text = (BUILD / relative).read_text()
-        for old, new in edits:
-            if text.count(old) != 1:
-                raise StepFailed(f"Traefik {TRAEFIK_VERSION}: {relative} no longer contains {old.strip()!r} once; "
-                                 f"update SOURCE_EDITS in {__file__}")
-            text = text.replace(old, new)
-        (BUILD / relative).write_text(text)
+    edit_copied_source(BUILD, SOURCE_EDITS, f"Traefik {TRAEFIK_VERSION}", f"SOURCE_EDITS of {__file__}")
     for relative, ours in SOURCE_OVERLAY.items():
         (BUILD / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(TRAEFIK_MODULE / ours, BUILD / relative)

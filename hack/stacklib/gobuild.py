@@ -65,3 +65,19 @@ def go_module_dir(module: Path, path: str) -> Path:
         raise StepFailed(f"cannot download {path} pinned by {module / 'go.mod'}: "
                          f"{info.get('Error') or found.stderr.strip()}")
     return Path(info["Dir"])
+
+
+def edit_copied_source(copy: Path, edits: dict, what: str, listed_in: str) -> None:
+    """Make a copy of a module taken from the (read-only) module cache writable, and apply ``edits``
+    (``{relative path: [(old, new), ...]}``), each old text found exactly once; ``what`` and ``listed_in`` name
+    the module and the file that lists the edits when one no longer applies."""
+    for path in copy.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    for relative, changes in edits.items():
+        text = (copy / relative).read_text()
+        for old, new in changes:
+            if text.count(old) != 1:
+                raise StepFailed(f"{what}: {relative} no longer contains {old.strip()!r} once; "
+                                 f"update the edits in {listed_in}")
+            text = text.replace(old, new)
+        (copy / relative).write_text(text)

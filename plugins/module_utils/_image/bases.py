@@ -27,6 +27,7 @@ BUILT_BY = {
     "slipway/busybox": "the local stack: `make up`",
     "slipway/debian": "the local stack: `make up`",
     "slipway/jaeger": "the local stack: `make up` (Jaeger built from hack/jaeger/go.mod)",
+    "slipway/victorialogs": "the local stack: `make up` (VictoriaLogs built from hack/victorialogs/go.mod)",
     "slipway/python": "`make deps-images` (hack/deps-images.sh)",
     "slipway/postgres": "`make deps-images` (hack/deps-images.sh)",
     "slipway/redis": "`make deps-images` (hack/deps-images.sh)",
