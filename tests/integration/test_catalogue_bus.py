@@ -3,9 +3,10 @@
 The ops context is delivered through ``playbooks/site.yml`` for the ``nats`` system alone (built, tested in its
 image, delivered; the other catalogue systems stay as recorded). A client speaking NATS's text protocol over a
 TCP socket to the pod on the real node publishes with the context's credentials and receives its message back,
-and a wrong password is refused.
+and a wrong password is refused. The shop's worker, with the bus configured, consumes an order announced on it.
 
-Slow (``-m slow``): about 45 s for the delivery when the image is to be built and tested, seconds for the rest.
+Slow (``-m slow``): about 45 s for the delivery when the image is to be built and tested, seconds for the rest;
+the worker's test builds the shop's backend and worker (30-60 s) and waits for their rollout.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from test_catalogue_monitoring import REAL_NODE, pulling, push  # noqa: F401 # pylint: disable=unused-import
+from test_deliver_real_node import registry  # noqa: F401 # pylint: disable=unused-import
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,12 +70,16 @@ class NatsSession:
 
 def deliver_ops_system(kubectl, name, namespace):
     """``playbooks/site.yml -i inventories/ops`` for the catalogue system ``name`` alone (the others stay as
-    recorded); its one running pod, on the real node."""
+    recorded), with reports of its own (another run of the ops context may be writing reports/); its one
+    running pod, on the real node."""
+    reports = tempfile.mkdtemp(prefix=f"ops-{name}-reports-")
     done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/ops",
-                           "playbooks/site.yml", "-e", json.dumps({"slipway_systems": [name]})],
+                           "playbooks/site.yml", "-e", f"slipway_reports_dir={reports}",
+                           "-e", json.dumps({"slipway_systems": [name]})],
                           cwd=ROOT, capture_output=True, text=True, check=False,
                           env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     assert done.returncode == 0, f"the ops delivery of {name} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    shutil.rmtree(reports)
     pods = json.loads(kubectl("-n", namespace, "get", "pods", "-l", f"app.kubernetes.io/name={name}",
                               "-o", "json").stdout)["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
@@ -109,3 +120,78 @@ def test_a_wrong_password_is_refused(bus):
         assert session.answer() == "-ERR 'Authorization Violation'"
     finally:
         session.close()
+
+
+def wait_for(what, probe, timeout, interval=2.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not seen within {timeout}s; last: {last!r}")
+
+
+def backend_call(base, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data,  # noqa: S310 - the test's own pod
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        return json.load(answer)
+
+
+def shop_pod(name, image, env, secret_env=()):
+    """One pod of the shop on the real node: ``env`` values, ``secret_env`` (name, secret, key) references."""
+    variables = [{"name": k, "value": v} for k, v in env.items()]
+    variables += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s, "key": key}}} for k, s, key in secret_env]
+    container = {"name": name, "image": image, "env": variables}
+    if name == "backend":
+        container.update(ports=[{"name": "http", "containerPort": 8080}],
+                         readinessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2})
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": dict(REAL_NODE, containers=[container])}}}
+
+
+def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_dir, ns, kubectl):  # noqa: F811
+    pulling(kubectl, stack_dir, ns)
+    backend = push(ROOT / "examples" / "shop" / "backend", "shop-backend")
+    worker = push(ROOT / "examples" / "shop" / "worker", "shop-worker")
+    credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bus-credentials"},
+                   "stringData": {"user": bus["user"], "password": bus["password"]}}
+    backend_service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "backend"},
+                       "spec": {"selector": {"app": "backend"}, "ports": [{"port": 8080, "targetPort": 8080}]}}
+    # an hour between polls: within the test only a message on the bus can get the order fulfilled
+    objects = [credentials, backend_service, shop_pod("backend", backend, {"PORT": "8080"}),
+               shop_pod("worker", worker, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
+                                           "NATS_URL": "nats://nats.bus.svc.cluster.local:4222",
+                                           "POLL_SECONDS": "3600", "HEARTBEAT_FILE": "/tmp/heartbeat"},
+                        [("NATS_USER", "bus-credentials", "user"), ("NATS_PASSWORD", "bus-credentials", "password")])]
+    kubectl("-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    for name in ("backend", "worker"):
+        kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s")
+
+    def worker_log():
+        return kubectl("-n", ns, "logs", "deployment/worker", check=False).stdout
+
+    wait_for("the worker consuming the bus", lambda: "bus: consuming shop.orders.new" in worker_log(), 60)
+    pods = json.loads(kubectl("-n", ns, "get", "pods", "-l", "app=backend", "-o", "json").stdout)["items"]
+    base = f"http://{pods[0]['status']['podIP']}:8080"
+    order = backend_call(base, "/api/orders", {"items": [{"sku": "tea", "qty": 1}]})
+    assert order["status"] == "new"
+
+    session = NatsSession(bus["host"], bus["port"], bus["user"], bus["password"])
+    try:
+        announcement = json.dumps({"id": order["id"]})
+        session.send(f"PUB shop.orders.new {len(announcement)}\r\n{announcement}\r\nPING\r\n")
+        # the PONGs to the connection's PING and to this one: the server took the message (an error comes first)
+        assert [session.line(), session.line()] == ["PONG", "PONG"]
+    finally:
+        session.close()
+
+    fulfilled = wait_for("the announced order fulfilled", lambda: [
+        o for o in backend_call(base, "/api/orders?status=fulfilled")["orders"] if o["id"] == order["id"]], 60)
+    assert fulfilled[0]["status"] == "fulfilled"
+    assert f"bus: fulfilled order {order['id']}" in worker_log()

@@ -90,9 +90,9 @@ def consume(backend, bus, interval, heartbeat, log, keepalive=15.0, stop=lambda:
     while not stop():
         try:
             bus.connect()
-            log(f"bus: subscribed to {bus.subject}")
             beat(heartbeat)
-            poll(backend, heartbeat, log)
+            poll(backend, heartbeat, log)  # what was announced while nobody listened
+            log(f"bus: consuming {bus.subject}")
             next_poll = time.monotonic() + interval
             while not stop():
                 event = bus.next_event(max(min(keepalive, next_poll - time.monotonic()), 0.01))

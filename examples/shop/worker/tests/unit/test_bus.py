@@ -119,7 +119,7 @@ class ConsumeTest(unittest.TestCase):
         lines, age = self.consume(backend, FakeBus([b'{"id": 3}', None, "PONG", b'{"id": 404}']),
                                   rounds=6)
         self.assertEqual(backend.fulfilled, [3])
-        self.assertIn("bus: subscribed to shop.orders.new", lines)
+        self.assertIn("bus: consuming shop.orders.new", lines)
         self.assertIn("bus: fulfilled order 3", lines)
         self.assertIn("bus: order 404 not fulfilled: HTTP 404", lines)
         self.assertIsNotNone(age)

@@ -1,0 +1,154 @@
+"""Tracing in the catalogue (issue 17): Jaeger v2 as the ops context delivers it on the stack's real node, and a
+request through the shop that becomes one trace spanning the frontend and the backend.
+
+The ops context is delivered through ``playbooks/site.yml`` for ``tracing`` alone (its image built on the stack's
+``slipway/jaeger`` base, tested in the image, delivered). The shop's frontend and backend, built from
+``examples/shop``, run on the real node with ``OTEL_EXPORTER_OTLP_ENDPOINT`` naming the collector's Service. A
+request to the frontend carrying a known ``traceparent`` comes back naming the same trace, and Jaeger's query API
+returns that trace by id: the frontend's span, child of the caller's, and the backend's span, child of the
+frontend's.
+
+Slow (``-m slow``): 1-2 minutes with the image to build and test, then seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_catalogue_bus import deliver_ops_system
+from test_catalogue_monitoring import REAL_NODE, pulling, push  # noqa: F401 # pylint: disable=unused-import
+from test_deliver_real_node import registry  # noqa: F401 # pylint: disable=unused-import
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTOR = "http://tracing.tracing.svc.cluster.local:4318"  # inventories/local's slipway_tracing_endpoint
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(what, probe, timeout, interval=2.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not seen within {timeout}s; last: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def jaeger(stack, kubectl):
+    """The query API of the tracing service the ops context delivered (its pod, from this host)."""
+    pod = deliver_ops_system(kubectl, "tracing", "tracing")
+    return f"http://{pod['status']['podIP']}:16686"
+
+
+def deployment(name, image, env, port=8080):
+    labels = {"app": name}
+    container = {"name": name, "image": image, "env": [{"name": k, "value": v} for k, v in env.items()],
+                 "ports": [{"name": "http", "containerPort": port}],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": dict(REAL_NODE, containers=[container])}}}
+
+
+def service(name, port=8080):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}}
+
+
+def pod_address(kubectl, ns, app):
+    pods = json.loads(kubectl("-n", ns, "get", "pods", "-l", f"app={app}", "-o", "json").stdout)["items"]
+    ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and p["status"].get("podIP")]
+    assert len(ready) == 1, [p["metadata"]["name"] for p in pods]
+    return ready[0]["status"]["podIP"]
+
+
+@pytest.fixture
+def shop(push, stack_dir, ns, kubectl):  # noqa: F811 - the imported fixture
+    """The shop's backend and frontend on the real node, sending spans to the catalogue's collector; the
+    frontend's address."""
+    pulling(kubectl, stack_dir, ns)
+    backend = push(ROOT / "examples" / "shop" / "backend", "shop-backend")
+    frontend = push(ROOT / "examples" / "shop" / "frontend", "shop-frontend")
+    objects = [
+        deployment("backend", backend, {"PORT": "8080", "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR,
+                                        "OTEL_SERVICE_NAME": "backend"}),
+        service("backend"),
+        deployment("frontend", frontend, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
+                                          "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR, "OTEL_SERVICE_NAME": "frontend"}),
+    ]
+    kubectl("-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    for name in ("backend", "frontend"):
+        kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s")
+    frontend = f"http://{pod_address(kubectl, ns, 'frontend')}:8080"
+
+    def answering():  # the backend's new Service needs a moment before the cluster DNS names it
+        try:
+            with urllib.request.urlopen(f"{frontend}/cgi-bin/api/products", timeout=15) as answer:  # noqa: S310
+                return answer.status == 200
+        except OSError:
+            return False
+    wait_for("the shop answering through its frontend", answering, 60)
+    return frontend
+
+
+def trace_of(jaeger, trace_id):
+    """The trace Jaeger's query API returns for ``trace_id`` (its spans and processes), or None."""
+    try:
+        with urllib.request.urlopen(f"{jaeger}/api/traces/{trace_id}", timeout=5) as answer:  # noqa: S310
+            found = json.load(answer)["data"]
+    except OSError:
+        return None
+    return found[0] if found else None
+
+
+def spans_by_service(trace):
+    return {trace["processes"][span["processID"]]["serviceName"]: span for span in trace["spans"]}
+
+
+def parent_of(span):
+    return [(r["traceID"], r["spanID"]) for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+
+
+def test_a_request_through_the_shop_is_one_trace_from_the_frontend_to_the_backend(jaeger, shop):
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    request = urllib.request.Request(f"{shop}/cgi-bin/api/products",  # noqa: S310 - the test's own pod
+                                     headers={"traceparent": f"00-{trace_id}-{caller_span}-01"})
+    with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310 - the test's own pod
+        assert answer.status == 200
+        assert "tea" in answer.read().decode()
+        named = answer.headers["Traceparent"]
+    assert named.startswith(f"00-{trace_id}-") and named.endswith("-01"), named
+    frontend_span = named.split("-")[2]
+
+    def both_spans():
+        trace = trace_of(jaeger, trace_id)
+        return trace if trace and {"frontend", "backend"} <= set(spans_by_service(trace)) else None
+
+    spans = spans_by_service(wait_for(f"trace {trace_id} with both services in Jaeger", both_spans, 60))
+    assert spans["frontend"]["spanID"] == frontend_span
+    assert spans["frontend"]["operationName"] == "GET /api/products"
+    assert parent_of(spans["frontend"]) == [(trace_id, caller_span)]
+    assert spans["backend"]["operationName"] == "GET /api/products"
+    assert parent_of(spans["backend"]) == [(trace_id, frontend_span)]
+
+
+def test_a_request_without_a_traceparent_starts_a_trace_found_by_the_id_it_returns(jaeger, shop):
+    with urllib.request.urlopen(f"{shop}/cgi-bin/api/orders?status=new", timeout=15) as answer:  # noqa: S310
+        assert answer.status == 200
+        _, trace_id, frontend_span, _ = answer.headers["Traceparent"].split("-")
+
+    def backend_span():
+        trace = trace_of(jaeger, trace_id)
+        return spans_by_service(trace).get("backend") if trace else None
+
+    span = wait_for(f"the backend's span of trace {trace_id}", backend_span, 60)
+    assert parent_of(span) == [(trace_id, frontend_span)]
+    assert parent_of(spans_by_service(trace_of(jaeger, trace_id))["frontend"]) == []  # the root
