@@ -45,6 +45,16 @@ options:
     description: Namespace of the journal and the lock.
     type: str
     default: slipway-system
+  audit_log:
+    description:
+      - The API server's audit log (its C(--audit-log-path), JSON lines), on the host the task runs on; its rotated
+        backups beside it (C(<name>-<time>.<ext>)) are read too. With it, RV(audit) lists what the identity that
+        delivered the selected release (O(revision), else the newest) did in the release's time window.
+      - The identity is the one the journal recorded at delivery (C(actor.kubernetes.username), from a
+        SelfSubjectReview); releases recorded before Slipway did so cannot be matched and fail clearly.
+      - Only what identifies each request is returned, never a request or response body (so never a Secret's value).
+      - The log is usually readable by root only - run the task with C(become), delegated to the API server's host.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -55,6 +65,16 @@ EXAMPLES = r"""
     ca_cert: .stack/pki/ca.crt
     client_cert: .stack/pki/deployer.crt
     client_key: .stack/pki/deployer.key
+  register: journal
+
+- name: What the identity that delivered revision 7 did, from the API server's audit log
+  slipway.platform.release_info:
+    context: production
+    revision: 7
+    audit_log: /var/log/kubernetes/audit.log
+    kubeconfig: ~/.kube/production
+  delegate_to: "{{ groups['kube_control_plane'][0] }}"
+  become: true
   register: journal
 
 - name: Show the images of the last good release
@@ -81,6 +101,38 @@ releases:
   returned: always
   type: list
   elements: dict
+audit:
+  description:
+    - The audit trail of the selected release, from O(audit_log) - the Kubernetes user that delivered it, the
+      window searched (from C(started_at) to a few seconds after C(finished_at), which cover the journal's own
+      writes), the files read, and one event per request that user made in it, oldest first.
+    - Requests of other users in the same window are never included; the same user's other work in the window (a
+      shared deployer used by two jobs at once) is.
+  returned: when O(audit_log) is given
+  type: dict
+  contains:
+    user:
+      description: The Kubernetes user name the release was delivered as.
+      type: str
+      sample: "slipway:deployer"
+    since:
+      description: Start of the window searched (UTC).
+      type: str
+    until:
+      description: End of the window searched (UTC).
+      type: str
+    files:
+      description: The audit log files read.
+      type: list
+      elements: str
+    events:
+      description: Per request - C(timestamp), C(verb), C(api_group), C(resource) (with its subresource, for example
+        C(services/proxy)), C(namespace), C(name), C(code) (the HTTP response code), C(uri) (only for requests
+        that name no resource) and C(audit_id).
+      type: list
+      elements: dict
+      sample: [{timestamp: "2026-01-01T10:00:01.123456Z", verb: patch, api_group: apps, resource: deployments,
+                namespace: shop, name: backend, code: 200, uri: null, audit_id: "3f2c..."}]
 lock:
   description: The context's lock, or null when it was never taken.
   returned: always
@@ -104,6 +156,7 @@ try:
         SUCCEEDED,
         Journal,
     )
+    from ansible_collections.slipway.platform.plugins.module_utils._release.audit import audit_events
     from ansible_collections.slipway.platform.plugins.module_utils._release.lease import Lease, expired
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - reported by main()
@@ -131,6 +184,11 @@ def read(client, params):
     }
     if params["revision"] is not None:
         result["release"] = by_revision.get(params["revision"]) or journal.get(params["revision"])
+    if params["audit_log"]:
+        selected = result["release"] if params["revision"] is not None else result["latest"]
+        if selected is None:
+            raise SlipwayError(f"context {params['context']} has no release to show the audit events of")
+        result["audit"] = audit_events(params["audit_log"], selected)
     return result
 
 
@@ -141,6 +199,7 @@ def main():
         revision=dict(type="int"),
         history=dict(type="int", default=10),
         journal_namespace=dict(type="str", default="slipway-system"),
+        audit_log=dict(type="path"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if IMPORT_ERROR:

@@ -9,6 +9,7 @@ import time
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest
+from ansible_collections.slipway.platform.plugins.module_utils._kube.whoami import whoami
 from ansible_collections.slipway.platform.plugins.module_utils._release.history import prune
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
 from ansible_collections.slipway.platform.plugins.module_utils._release.options import actor
@@ -82,6 +83,8 @@ def with_action(record, action, last, message):
 def write_record(delivery, record):
     """Write ``record`` as the next revision, each changed system marked as changed in it; the written record."""
     after = (delivery.last or {}).get("revision", 0)
+    # the name the API server's audit log knows the delivery by (release_info's audit_log reads it back)
+    record["actor"] = dict(record.get("actor") or {}, kubernetes=whoami(delivery.client))
     for entry in record["systems"].values():
         if entry.get("result") != "carried" and not entry.get("changed_in"):
             entry["changed_in"] = after + 1
