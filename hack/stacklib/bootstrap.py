@@ -49,11 +49,10 @@ def collection_module(name: str):
 def deployer_objects() -> list[dict]:
     """The local context's deployer and viewers, and the showrooms' deployer, as the collection generates them."""
     identity = collection_module(IDENTITY_MODULE)
-    kinds = {namespace: {identity.parse_resource(name) for name in names}
-             for namespace, names in DEPLOYER_KINDS.items()}
     return [
-        *identity.identity_objects(DEPLOYER_CONTEXT, {"kind": "User", "name": DEPLOYER_USER}, kinds,
-                                   JOURNAL_NAMESPACE, VIEWER_GROUPS),
+        *identity.declared_deployer_objects(DEPLOYER_CONTEXT, {"kind": "User", "name": DEPLOYER_USER}, DEPLOYER_KINDS,
+                                            JOURNAL_NAMESPACE),
+        *identity.viewer_objects(DEPLOYER_CONTEXT, VIEWER_GROUPS, DEPLOYER_KINDS),
         # each showroom's namespaces are bound by playbooks/showroom.yml when it admits the showroom
         *identity.journal_deployer_objects(SHOWROOM_DEPLOYER_CONTEXT, {"kind": "User", "name": SHOWROOM_DEPLOYER_USER},
                                            SHOWROOM_JOURNAL_NAMESPACE),

@@ -116,6 +116,22 @@ def deployer_objects(context, subject, resources_by_namespace, journal_namespace
     return _deployer(context, subject, namespaced, journal_namespace)
 
 
+def declared_deployer_objects(context, subject, kinds_by_namespace, journal_namespace):
+    """:func:`deployer_objects` from kinds declared by name (``{namespace: ["deployments.apps", ...]}``), where the
+    systems are not at hand to read them from (a cluster being provisioned, the local stack). No namespace: the
+    deployer of its journal only, until namespaces are given."""
+    if not isinstance(kinds_by_namespace, dict) or not all(
+            isinstance(names, list) and all(isinstance(name, str) and name for name in names)
+            for names in kinds_by_namespace.values()):
+        raise SlipwayError(f"the deployer's kinds must map each namespace to a list of plural.group names "
+                           f"(deployments.apps, configmaps), got {kinds_by_namespace!r}")
+    if not kinds_by_namespace:
+        return journal_deployer_objects(context, subject, journal_namespace)
+    resources = {namespace: {parse_resource(name) for name in names}
+                 for namespace, names in kinds_by_namespace.items()}
+    return deployer_objects(context, subject, resources, journal_namespace)
+
+
 def journal_deployer_objects(context, subject, journal_namespace):
     """A deployer whose systems' namespaces are granted elsewhere, as each appears (the showrooms', when a showroom
     is admitted): the cluster-wide reads and its journal, nothing else."""

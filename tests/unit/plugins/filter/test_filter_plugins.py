@@ -24,7 +24,7 @@ def the_filter(name):
 
 
 def test_the_filters_are_there():
-    assert FILTERS == ["dns_label", "image_ref", "release_diff", "showroom_namespace"]
+    assert FILTERS == ["deployer_rbac", "dns_label", "image_ref", "release_diff", "showroom_namespace"]
 
 
 @pytest.mark.parametrize("name", FILTERS)
@@ -49,6 +49,9 @@ def test_the_documentation_names_the_filter_and_its_arguments(name):
     ("showroom_namespace", ("shop", "Feature/X"), "the showroom 'Feature/X' is not a DNS-1123 label"),
     ("image_ref", ({"backend": "r/backend:latest"}, "backend"), "not a reference by digest"),
     ("release_diff", ("revision 3", {"systems": {}}), "the older release must be a journal record"),
+    ("deployer_rbac", ({"shop": "deployments.apps"}, "prod", {"kind": "User", "name": "d"}), "plural.group names"),
+    ("deployer_rbac", ({"shop": ["roles.rbac.authorization.k8s.io"]}, "prod", {"kind": "User", "name": "d"}),
+     "a deployer may not write access rules (RBAC)"),
 ])
 def test_bad_input_fails_with_the_filters_name(name, args, message):
     with pytest.raises(AnsibleFilterError) as caught:
@@ -64,3 +67,7 @@ def test_good_input_passes_through():
     reference = "r/backend@sha256:" + "0" * 64
     assert the_filter("image_ref")({"backend": reference}, "backend") == reference
     assert the_filter("release_diff")([{"revision": 1, "systems": {}}])["changed"] is False
+    rbac = the_filter("deployer_rbac")({"shop": ["deployments.apps"]}, "prod", {"kind": "User", "name": "d"})
+    role = next(o for o in rbac if o["kind"] == "Role" and o["metadata"]["namespace"] == "shop")
+    assert role["rules"][0] == {"apiGroups": ["apps"], "resources": ["deployments"],
+                                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
