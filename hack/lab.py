@@ -28,6 +28,7 @@ from lablib.config import (
     INVENTORY,
     LOCK,
     NETWORK,
+    SSO_FORWARD_DAEMON,
     SUBNET,
     machine_ip,
     machine_name,
@@ -45,6 +46,7 @@ from lablib.machines import (
     ssh_answers,
     system_state,
 )
+from lablib.sso import ensure_sso, forward_answers
 from stacklib.config import STATE
 from stacklib.docker import docker_answers, docker_host
 from stacklib.proc import file_lock, print_components, run_steps, running_pid, say, stop_daemon
@@ -67,6 +69,7 @@ def cmd_up(args) -> int:
         ensure_machines(args.machines, image_ref())
         ensure_artifacts()
         ensure_forward(LAUNCHER)
+        ensure_sso(LAUNCHER, list(machines()))
         write_inventory(list(machines()))
 
     if run_steps(steps):
@@ -88,9 +91,10 @@ def cmd_down(args) -> int:
     if args.all:
         return down_every_lab()
     # The processes first: they must not outlive the lab even when the engine is already gone.
-    stopped = [name for name in (FORWARD_DAEMON, ARTIFACT_DAEMON) if stop_daemon(name)]
+    stopped = [name for name in (FORWARD_DAEMON, SSO_FORWARD_DAEMON, ARTIFACT_DAEMON) if stop_daemon(name)]
     removed = remove_everything() if docker_host() and docker_answers(docker_host()) else []
-    for stale in ("hosts.yml", "group_vars/all/artifacts.yml", "group_vars/all/registry.yml"):
+    for stale in ("hosts.yml", "group_vars/all/artifacts.yml", "group_vars/all/registry.yml",
+                  "group_vars/all/sso.yml"):
         (INVENTORY / stale).unlink(missing_ok=True)
     say(f"lab down: removed {', '.join(removed) or 'nothing'}; stopped {', '.join(stopped) or 'nothing'}"
         f" (the machine image {image_ref()} and the key stay cached)")
@@ -113,6 +117,7 @@ def cmd_status(_args) -> int:
     rows.append(("artifact source", bool(running_pid(ARTIFACT_DAEMON)) and server_answers(), "lablib/artifacts"))
     rows.append(("registry forwarder", bool(running_pid(FORWARD_DAEMON)) and registry_reachable(),
                  "lablib/forward"))
+    rows.append(("SSO forwarder", bool(running_pid(SSO_FORWARD_DAEMON)) and forward_answers(), "lablib/sso"))
     return print_components(rows)
 
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stacklib.config import BIN, ETCD_VERSION, GATEWAY_API_VERSION, KUBERNETES_VERSION, LOGS
+from stacklib.config import BIN, ETCD_VERSION, GATEWAY_API_VERSION, KUBE_ROUTER_VERSION, KUBERNETES_VERSION, LOGS
 from stacklib.gateway_api import gateway_api_bundle
 from stacklib.gobuild import ensure_binaries
 from stacklib.proc import StepFailed, running_pid, start_daemon, step, wait_until
@@ -33,6 +33,8 @@ def sources() -> dict[str, tuple[str, Path]]:
     """name -> (path below the server root, the file on the controller)."""
     found = {name: (f"kubernetes/{KUBERNETES_VERSION}/{name}", BIN / name) for name in KUBERNETES}
     found["etcd"] = (f"etcd/{ETCD_VERSION}/etcd", BIN / "etcd")
+    # NetworkPolicy enforcement (roles/network_policy): the build the stack's real node runs.
+    found["kube-router"] = (f"kube-router/{KUBE_ROUTER_VERSION}/kube-router", BIN / "kube-router")
     found["pause"] = (f"pause/{PAUSE_IMAGE.rsplit(':', 1)[1]}/pause.tar", PAUSE_ARCHIVE)
     # The Gateway API CRDs (roles/cluster_gateway): the stack's pinned module, as the project's release file.
     found["gateway-api"] = (f"gateway-api/{GATEWAY_API_VERSION}/standard-install.yaml", gateway_api_bundle())

@@ -37,6 +37,7 @@ ARTIFACT_PORT = 18780
 REGISTRY_PORT = PORTS["registry"]        # the forwarder listens on GATEWAY with the registry's own port
 ARTIFACT_DAEMON = f"{PREFIX}-artifacts"  # pid files in the stack's run folder
 FORWARD_DAEMON = f"{PREFIX}-registry-forward"
+SSO_FORWARD_DAEMON = f"{PREFIX}-sso-forward"  # the stack's dex for the lab's API servers (lablib/sso.py)
 
 # Docker volumes per machine: containerd's snapshots fail on overlayfs (nested), and the kubelet mounts below its root.
 VOLUMES = {"containerd": "/var/lib/containerd", "kubelet": "/var/lib/kubelet"}

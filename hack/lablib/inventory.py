@@ -3,6 +3,7 @@
     .stack/lab/inventory/hosts.yml                   machines and groups, SSH as root with the lab key
     .stack/lab/inventory/group_vars/all/artifacts.yml    slipway_artifacts: {name: {url, sha256}}
     .stack/lab/inventory/group_vars/all/registry.yml     how nodes reach the stack's registry (0600: a password)
+    .stack/lab/inventory/group_vars/all/sso.yml          slipway_control_plane_oidc: the stack's dex (lablib/sso.py)
 
 Machine 1 is the control plane and etcd, the others are workers; a one-machine lab is all three.
 Written with the standard library: block YAML whose scalars are JSON strings.
@@ -16,9 +17,11 @@ import re
 
 from stacklib.config import PORTS, REGISTRY_USER
 from stacklib.registry import registry_password
+from stacklib.sso import sso_up
 
 from lablib.artifacts import published
 from lablib.config import GATEWAY, INVENTORY, KEY, MANIFEST, REGISTRY_PORT, machine_ip, machine_name
+from lablib.sso import oidc_vars
 
 
 def yaml_key(key: str) -> str:
@@ -102,4 +105,8 @@ def write_inventory(indexes: list[int]) -> str:
           {"slipway_artifacts": artifacts})
     write("group_vars/all/registry.yml", "The stack's registry, reached through the lab gateway.",
           registry_vars(), mode=0o600)
+    if sso_up():
+        write("group_vars/all/sso.yml", "People log in with the stack's dex (hack/lablib/sso.py).", oidc_vars())
+    else:
+        (INVENTORY / "group_vars/all/sso.yml").unlink(missing_ok=True)
     return str(INVENTORY)

@@ -39,10 +39,9 @@ def login(stack_dir, user, password=None):
         return json.load(response)["id_token"]
 
 
-@pytest.fixture
-def sso_context(kubectl, stack_dir, tmp_path, context):
-    namespace = unique("t-sso")
-    kubectl("create", "namespace", namespace)
+def bind_sso_groups(tmp_path, stack_dir, context, namespace):
+    """``context``'s generated roles for a system in ``namespace``: the deployer bound to dex's group
+    ``slipway:deployers``, read-only access to ``slipway:viewers``; applied as ``<stack_dir>/kube/admin.kubeconfig``."""
     eco = tmp_path / "eco"
     write_api_system(eco, namespace)
     book = identity_playbook(tmp_path, stack_dir, context, {"kind": "Group", "name": "oidc:slipway:deployers"}, eco)
@@ -50,6 +49,13 @@ def sso_context(kubectl, stack_dir, tmp_path, context):
     inventory.write_text("all: {hosts: {localhost: {ansible_connection: local, "
                          "ansible_python_interpreter: '{{ ansible_playbook_python }}'}}}\n")
     ansible_playbook(inventory, book, "-e", json.dumps({"viewer_groups": ["oidc:slipway:viewers"]}))
+
+
+@pytest.fixture
+def sso_context(kubectl, stack_dir, tmp_path, context):
+    namespace = unique("t-sso")
+    kubectl("create", "namespace", namespace)
+    bind_sso_groups(tmp_path, stack_dir, context, namespace)
     yield namespace
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     remove_identities(kubectl, context)
