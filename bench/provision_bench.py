@@ -25,7 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from fixtures.provision.support import LAB, dns_image, lab, lab_up, playbook, ready_nodes, write_lab_vars  # noqa: E402
+from fixtures.provision.support import (  # noqa: E402
+    LAB,
+    dns_image,
+    lab,
+    lab_up,
+    machine,
+    playbook,
+    ready_nodes,
+    write_lab_vars,
+)
 
 KUBESPRAY = {
     "cold": "~22 min for 7 nodes (its users, quoted in issue 13)",
@@ -36,6 +45,9 @@ KUBESPRAY = {
 
 def measure(name: str, *args: str, extra_vars: Path) -> dict:
     run = playbook("provision.yml", *args, extra_vars=extra_vars)
+    # The whole output, with ansible.cfg's profile_tasks (and profile_roles when ANSIBLE_CALLBACKS_ENABLED asks for
+    # it), is where the time went: kept beside the lab for docs/benchmarks.md.
+    (LAB / f"bench-{name.replace(' ', '-')}.log").write_text(run.output)
     if run.returncode != 0:
         raise SystemExit(f"{name}: provision.yml failed:\n{run.output[-4000:]}")
     return {"seconds": round(run.seconds, 1), "changed": run.changed_hosts(), "hosts": sorted(run.recap)}
@@ -55,7 +67,7 @@ def main() -> int:
     results = {"cold": measure("cold", extra_vars=extra)}
     results["rerun"] = measure("re-run", extra_vars=extra)
     lab_up(4)
-    results["add"] = measure("add a node", "--limit", "slipway-lab-4", extra_vars=extra)
+    results["add"] = measure("add a node", "--limit", machine(4), extra_vars=extra)
     results["ready"] = ready_nodes()
 
     print(f"{'step':<28}{'Slipway':>12}  {'changed (host: tasks)':<40}kubespray (issue 13)")
