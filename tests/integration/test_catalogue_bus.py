@@ -18,13 +18,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from test_catalogue_monitoring import REAL_NODE, pulling, push  # noqa: F401 # pylint: disable=unused-import
+from test_catalogue_monitoring import http_service, pulling, push, wait_for, workload  # noqa: F401 # pylint: disable=unused-import
 from test_deliver_real_node import registry  # noqa: F401 # pylint: disable=unused-import
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,17 +121,6 @@ def test_a_wrong_password_is_refused(bus):
         session.close()
 
 
-def wait_for(what, probe, timeout, interval=2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not seen within {timeout}s; last: {last!r}")
-
-
 def backend_call(base, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data,  # noqa: S310 - the test's own pod
@@ -141,18 +129,16 @@ def backend_call(base, path, body=None):
         return json.load(answer)
 
 
-def shop_pod(name, image, env, secret_env=()):
-    """One pod of the shop on the real node: ``env`` values, ``secret_env`` (name, secret, key) references."""
+def shop_service(name, image, env, secret_env=(), port=None):
+    """A Deployment of one of the shop's images on the real node: ``env`` values, ``secret_env`` (variable,
+    Secret, key) references, and with a ``port`` an HTTP port whose ``/healthz`` is the readiness probe."""
     variables = [{"name": k, "value": v} for k, v in env.items()]
     variables += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s, "key": key}}} for k, s, key in secret_env]
     container = {"name": name, "image": image, "env": variables}
-    if name == "backend":
-        container.update(ports=[{"name": "http", "containerPort": 8080}],
+    if port:
+        container.update(ports=[{"name": "http", "containerPort": port}],
                          readinessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2})
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": dict(REAL_NODE, containers=[container])}}}
+    return workload(name, [container])
 
 
 def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_dir, ns, kubectl):  # noqa: F811
@@ -161,14 +147,14 @@ def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_
     worker = push(ROOT / "examples" / "shop" / "worker", "shop-worker")
     credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bus-credentials"},
                    "stringData": {"user": bus["user"], "password": bus["password"]}}
-    backend_service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "backend"},
-                       "spec": {"selector": {"app": "backend"}, "ports": [{"port": 8080, "targetPort": 8080}]}}
     # an hour between polls: within the test only a message on the bus can get the order fulfilled
-    objects = [credentials, backend_service, shop_pod("backend", backend, {"PORT": "8080"}),
-               shop_pod("worker", worker, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
-                                           "NATS_URL": "nats://nats.bus.svc.cluster.local:4222",
-                                           "POLL_SECONDS": "3600", "HEARTBEAT_FILE": "/tmp/heartbeat"},
-                        [("NATS_USER", "bus-credentials", "user"), ("NATS_PASSWORD", "bus-credentials", "password")])]
+    objects = [credentials, http_service("backend", 8080),
+               shop_service("backend", backend, {"PORT": "8080"}, port=8080),
+               shop_service("worker", worker, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
+                                               "NATS_URL": "nats://nats.bus.svc.cluster.local:4222",
+                                               "POLL_SECONDS": "3600", "HEARTBEAT_FILE": "/tmp/heartbeat"},
+                            [("NATS_USER", "bus-credentials", "user"),
+                             ("NATS_PASSWORD", "bus-credentials", "password")])]
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
     for name in ("backend", "worker"):
         kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s")

@@ -15,30 +15,19 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_catalogue_bus import deliver_ops_system
-from test_catalogue_monitoring import REAL_NODE, pulling, push  # noqa: F401 # pylint: disable=unused-import
+from fixtures.deliver.support import grant_namespace, unique
+from test_catalogue_bus import deliver_ops_system, shop_service
+from test_catalogue_monitoring import http_service, pulling, push, wait_for  # noqa: F401 # pylint: disable=unused-import
 from test_deliver_real_node import registry  # noqa: F401 # pylint: disable=unused-import
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = "http://tracing.tracing.svc.cluster.local:4318"  # inventories/local's slipway_tracing_endpoint
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(what, probe, timeout, interval=2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not seen within {timeout}s; last: {last!r}")
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +37,6 @@ def jaeger(stack, kubectl):
     return f"http://{pod['status']['podIP']}:16686"
 
 
-def deployment(name, image, env, port=8080):
-    labels = {"app": name}
-    container = {"name": name, "image": image, "env": [{"name": k, "value": v} for k, v in env.items()],
-                 "ports": [{"name": "http", "containerPort": port}],
-                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2}}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": dict(REAL_NODE, containers=[container])}}}
-
-
-def service(name, port=8080):
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}}
-
-
 def pod_address(kubectl, ns, app):
     pods = json.loads(kubectl("-n", ns, "get", "pods", "-l", f"app={app}", "-o", "json").stdout)["items"]
     ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and p["status"].get("podIP")]
@@ -70,19 +44,21 @@ def pod_address(kubectl, ns, app):
     return ready[0]["status"]["podIP"]
 
 
-@pytest.fixture
-def shop(push, stack_dir, ns, kubectl):  # noqa: F811 - the imported fixture
-    """The shop's backend and frontend on the real node, sending spans to the catalogue's collector; the
-    frontend's address."""
+@pytest.fixture(scope="module")
+def shop(push, stack_dir, kubectl):  # noqa: F811 - the imported fixture
+    """The shop's backend and frontend on the real node, in a namespace of the module's own, sending spans to the
+    catalogue's collector; the frontend's address."""
+    ns = grant_namespace(kubectl, unique("t-tracing"))
     pulling(kubectl, stack_dir, ns)
     backend = push(ROOT / "examples" / "shop" / "backend", "shop-backend")
     frontend = push(ROOT / "examples" / "shop" / "frontend", "shop-frontend")
     objects = [
-        deployment("backend", backend, {"PORT": "8080", "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR,
-                                        "OTEL_SERVICE_NAME": "backend"}),
-        service("backend"),
-        deployment("frontend", frontend, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
-                                          "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR, "OTEL_SERVICE_NAME": "frontend"}),
+        shop_service("backend", backend, {"PORT": "8080", "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR,
+                                          "OTEL_SERVICE_NAME": "backend"}, port=8080),
+        http_service("backend", 8080),
+        shop_service("frontend", frontend, {"BACKEND_URL": f"http://backend.{ns}.svc.cluster.local:8080",
+                                            "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR,
+                                            "OTEL_SERVICE_NAME": "frontend"}, port=8080),
     ]
     kubectl("-n", ns, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
     for name in ("backend", "frontend"):
@@ -96,7 +72,8 @@ def shop(push, stack_dir, ns, kubectl):  # noqa: F811 - the imported fixture
         except OSError:
             return False
     wait_for("the shop answering through its frontend", answering, 60)
-    return frontend
+    yield frontend
+    kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 def trace_of(jaeger, trace_id):
@@ -111,6 +88,16 @@ def trace_of(jaeger, trace_id):
 
 def spans_by_service(trace):
     return {trace["processes"][span["processID"]]["serviceName"]: span for span in trace["spans"]}
+
+
+def frontend_and_backend_spans(jaeger, trace_id):
+    """The spans of the trace by service, once Jaeger has the frontend's and the backend's (each is sent on its
+    own, after its answer)."""
+    def both():
+        trace = trace_of(jaeger, trace_id)
+        spans = spans_by_service(trace) if trace else {}
+        return spans if {"frontend", "backend"} <= set(spans) else None
+    return wait_for(f"trace {trace_id} with the frontend's and the backend's spans in Jaeger", both, 60)
 
 
 def parent_of(span):
@@ -128,11 +115,7 @@ def test_a_request_through_the_shop_is_one_trace_from_the_frontend_to_the_backen
     assert named.startswith(f"00-{trace_id}-") and named.endswith("-01"), named
     frontend_span = named.split("-")[2]
 
-    def both_spans():
-        trace = trace_of(jaeger, trace_id)
-        return trace if trace and {"frontend", "backend"} <= set(spans_by_service(trace)) else None
-
-    spans = spans_by_service(wait_for(f"trace {trace_id} with both services in Jaeger", both_spans, 60))
+    spans = frontend_and_backend_spans(jaeger, trace_id)
     assert spans["frontend"]["spanID"] == frontend_span
     assert spans["frontend"]["operationName"] == "GET /api/products"
     assert parent_of(spans["frontend"]) == [(trace_id, caller_span)]
@@ -145,10 +128,7 @@ def test_a_request_without_a_traceparent_starts_a_trace_found_by_the_id_it_retur
         assert answer.status == 200
         _, trace_id, frontend_span, _ = answer.headers["Traceparent"].split("-")
 
-    def backend_span():
-        trace = trace_of(jaeger, trace_id)
-        return spans_by_service(trace).get("backend") if trace else None
-
-    span = wait_for(f"the backend's span of trace {trace_id}", backend_span, 60)
-    assert parent_of(span) == [(trace_id, frontend_span)]
-    assert parent_of(spans_by_service(trace_of(jaeger, trace_id))["frontend"]) == []  # the root
+    spans = frontend_and_backend_spans(jaeger, trace_id)
+    assert spans["frontend"]["spanID"] == frontend_span
+    assert parent_of(spans["frontend"]) == []  # the trace's root
+    assert parent_of(spans["backend"]) == [(trace_id, frontend_span)]
