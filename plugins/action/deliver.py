@@ -14,13 +14,11 @@ import tempfile
 import threading
 import time
 
-import yaml
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 from ansible.utils.display import Display
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
@@ -34,6 +32,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.showroom
 from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import (
     rewritten_description as showroom_description,
 )
+from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer, RenderError
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
     masked_values,
@@ -45,10 +44,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_
 display = Display()
 
 MODULE = "slipway.platform.deliver"
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses rendered manifests ~10x faster
 RENDER_ONLY = ("ecosystem_root", "images", "system_tags", "registry", "values", "network_policy", "network_peers")
-TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
-PLAIN_SUFFIXES = (".yaml", ".yml")
 
 
 def image_reference(name, images, registry, tag):
@@ -77,25 +73,6 @@ def git_sha(folder):
     if out.returncode != 0:
         return None
     return out.stdout.strip() or None
-
-
-def render_file(templar, system, path, root):
-    """The parsed YAML documents of one manifest file (templated when it ends in .j2)."""
-    relative = os.path.relpath(path, root)
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    if path.endswith(TEMPLATE_SUFFIXES):
-        try:
-            text = templar.template(trust_as_template(text), escape_backslashes=False)
-        except AnsibleError as exc:
-            raise AnsibleActionFail(f"system {system}: cannot render {relative}: {exc.message}") from None
-    if text is None:  # a template that renders nothing (a conditional object) is no document, not the text "None"
-        text = ""
-    try:
-        parsed = list(yaml.load_all(str(text), Loader=SAFE_LOADER))
-    except yaml.YAMLError as exc:
-        raise AnsibleActionFail(f"system {system}: {relative} does not render to valid YAML: {exc}") from None
-    return [{"file": relative, "index": index, "content": content} for index, content in enumerate(parsed)]
 
 
 class ActionModule(ActionBase):
@@ -210,6 +187,7 @@ class ActionModule(ActionBase):
         loaded = {str(name): load_description(root, str(name)) for name in names}
         namespaces = self.namespaces(root, loaded, args.get("showroom"))
         rendered, descriptions = [], {}
+        renderer = ManifestRenderer(self._templar)  # one template engine for every system, each template compiled once
         for name in names:
             path, description = loaded[str(name)]
             if args.get("showroom"):  # its templates see the showroom's namespaces (system.namespace, namespaces)
@@ -222,19 +200,17 @@ class ActionModule(ActionBase):
             if not os.path.isdir(manifests):
                 raise AnsibleActionFail(f"system {name}: manifests folder {manifests} does not exist "
                                         f"(set 'manifests' in {path})")
-            templar = self._templar.copy_with_new_env(searchpath=[manifests], available_variables=dict(
-                task_vars, system=description, images=system_images, context=args.get("context"),
-                values=values.get(name) or {}, namespaces=namespaces))
-            documents = []
-            files = sorted(f for f in os.listdir(manifests) if f.endswith(TEMPLATE_SUFFIXES + PLAIN_SUFFIXES))
-            if not files:
-                raise AnsibleActionFail(f"system {name}: no *.yaml.j2 / *.yml.j2 templates in {manifests}")
-            for filename in files:
-                documents.extend(render_file(templar, name, os.path.join(manifests, filename), root))
+            variables = dict(task_vars, system=description, images=system_images, context=args.get("context"),
+                             values=values.get(name) or {}, namespaces=namespaces)
+            try:
+                documents = renderer.render_folder(name, manifests, root, variables)
+            except RenderError as exc:
+                raise AnsibleActionFail(str(exc)) from None
             rendered.append({"name": name, "namespace": description.get("namespace"),
                              "depends_on": description.get("depends_on") or [], "images": system_images,
                              "health": description.get("health"), "metrics": description.get("metrics"),
                              "git_sha": sha, "documents": documents})
+        display.vvv(f"slipway: {renderer.compilations} template compilations for {len(rendered)} systems")
 
         def described(other):  # a peer as this delivery runs it (in a showroom, in the showroom's namespaces)
             description = read_description(root, other)[1]

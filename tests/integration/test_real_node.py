@@ -26,7 +26,7 @@ from fixtures.deliver.support import ROOT as _COLLECTION_ON_PATH
 from fixtures.deliver.support import registry_pull_secret
 
 assert _COLLECTION_ON_PATH  # fixtures.deliver.support has put the collection on sys.path
-from ansible_collections.slipway.platform.plugins.action.deliver import render_file  # noqa: E402
+from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "broken"
@@ -226,12 +226,13 @@ def test_example_shop_runs_ready_on_the_real_node_and_answers(namespace, push, k
     objects = []
     for name in images:
         folder = shop / name / "deploy"
-        # the engine's own render_file and Templar, with the variables ActionModule.render gives templates
-        templar = Templar(loader=DataLoader()).copy_with_new_env(searchpath=[str(folder)], available_variables={
+        # the engine's own renderer, with the variables ActionModule.render gives templates
+        renderer = ManifestRenderer(Templar(loader=DataLoader()))
+        renderer.use([str(folder)], {
             "system": {"name": name, "namespace": namespace}, "images": images, "context": "test", "values": {},
             "namespaces": dict.fromkeys(images, namespace)})
         for template in sorted(folder.glob("*.j2")):
-            objects += [d["content"] for d in render_file(templar, name, str(template), str(shop)) if d["content"]]
+            objects += [d["content"] for d in renderer.render_file(name, str(template), str(shop)) if d["content"]]
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         deployment["spec"]["template"]["spec"].update(ON_REAL_NODE)
     begin = time.monotonic()

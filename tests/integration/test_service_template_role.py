@@ -19,7 +19,7 @@ from ansible.template import Templar
 from fixtures.deliver.support import ROOT
 
 assert ROOT  # fixtures.deliver.support has put the collection on sys.path
-from ansible_collections.slipway.platform.plugins.action.deliver import render_file  # noqa: E402
+from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer  # noqa: E402
 
 ROLE = ROOT / "roles" / "service_template"
 
@@ -177,12 +177,13 @@ def test_force_overwrites_then_the_service_is_stable_again(generated):
 
 def render_like_deliver(folder: Path, variables: dict) -> dict:
     """Each object a system folder's deploy templates render to, by kind, rendered as the delivery engine renders
-    them: its own render_file, with a Templar holding the variables it gives templates (system, images, context,
+    them: its own renderer, with the variables it gives templates (system, images, context,
     values; see ActionModule.render in plugins/action/deliver.py)."""
-    templar = Templar(loader=DataLoader()).copy_with_new_env(searchpath=[str(folder)], available_variables=variables)
+    renderer = ManifestRenderer(Templar(loader=DataLoader()))
+    renderer.use([str(folder)], variables)
     objects = {}
     for template in sorted(folder.glob("*.yaml.j2")):
-        for document in render_file(templar, variables["system"]["name"], str(template), str(folder)):
+        for document in renderer.render_file(variables["system"]["name"], str(template), str(folder)):
             objects[document["content"]["kind"]] = document["content"]
     return objects
 
