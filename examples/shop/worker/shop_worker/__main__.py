@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``python3 -m shop_worker [--once | --check-heartbeat SECONDS]``; configured by environment."""
+"""``python3 -m shop_worker [--once | --check-heartbeat SECONDS]``; configured by environment:
+BACKEND_URL, POLL_SECONDS, HEARTBEAT_FILE, and for the bus NATS_URL, NATS_USER, NATS_PASSWORD,
+NATS_SUBJECT."""
 
 import argparse
 import os
