@@ -8,7 +8,8 @@ Imports point one way: a module imports only modules listed above it (and stackl
     machines    the network, the machines and their volumes, the SSH key, and waiting for systemd and sshd
     artifacts   the binaries Debian lacks, served over HTTP on the lab gateway with a URL + sha256 manifest
     forward     a TCP forwarder that lets the machines reach the stack's registry (127.0.0.1 only)
-    inventory   the Ansible inventory of the running machines, with the manifest and registry as group vars
+    sso         the stack's dex for the lab's API servers: a gateway forwarder and a relay in every machine
+    inventory   the Ansible inventory of the running machines, with the manifest, registry and SSO as group vars
 
 The launcher ``hack/lab.py`` imports this package; nothing here imports the launcher.
 """
