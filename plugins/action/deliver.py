@@ -112,10 +112,15 @@ class ActionModule(ActionBase):
 
     def deliver_here(self, args):
         """Run the engine in this process: what the module would do, without a module process around it."""
-        validated = ArgumentSpecValidator(DELIVER_SPEC).validate(args)
+        rendered = args.get("rendered")
+        # systems rendered here are dicts already: the validator would deep-copy every document to check that
+        typed = isinstance(rendered, list) and all(isinstance(system, dict) for system in rendered)
+        validated = ArgumentSpecValidator(DELIVER_SPEC).validate(dict(args, rendered=[]) if typed else args)
         if validated.error_messages:
             return {"failed": True, "msg": "; ".join(validated.error_messages)}
         params = validated.validated_parameters
+        if typed:
+            params["rendered"] = rendered  # prepared_systems copies it before anything is changed
         hidden = set(validated._no_log_values)  # pylint: disable=protected-access  # the spec's no_log values
         from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import DetailLine
 

@@ -33,6 +33,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize i
     strip_server_fields,
     subset_mismatches,
 )
+from ansible_collections.slipway.platform.plugins.module_utils._kube.plain_copy import plain_copy
 from ansible_collections.slipway.platform.plugins.module_utils._kube.objects import (
     CONTEXT_LABEL,
     DIGEST_ANNOTATION,
@@ -134,7 +135,7 @@ class Plan:
 
 def prepare(desired, key):
     """The body to apply and its keyed digest (secret values only ever enter the HMAC)."""
-    body = secret_to_data(copy.deepcopy(desired.body))
+    body = secret_to_data(plain_copy(desired.body))
     metadata = body["metadata"]
     annotations = dict(metadata.get("annotations") or {})
     annotations.pop(DIGEST_ANNOTATION, None)

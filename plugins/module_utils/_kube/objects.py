@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._gates import parse_health
+from ansible_collections.slipway.platform.plugins.module_utils._kube.plain_copy import plain_copy
 from ansible_collections.slipway.platform.plugins.module_utils._metrics import annotate_workload, parse_metrics
 from ansible_collections.slipway.platform.plugins.module_utils._system import DNS_LABEL, System
 
@@ -160,7 +160,7 @@ def build_systems(raw_systems):
                 if problems:
                     errors.extend(problems)
                     continue
-                body = copy.deepcopy(item)
+                body = plain_copy(item)
                 body.pop("status", None)
                 annotate_workload(body, metrics, name)  # where Prometheus finds the pods (_metrics.py)
                 desired = Desired(system=name, source=item_source, body=body)
@@ -284,7 +284,7 @@ def split_secrets(rendered):
 
     Returns ``(rendered, payloads)``; the input is not changed. :func:`merge_secrets` puts them back.
     """
-    rendered = copy.deepcopy(rendered)
+    rendered = plain_copy(rendered)
     payloads = {}
     for key, item in _secret_slots(rendered):
         payload = {field: item.pop(field) for field in ("data", "stringData") if field in item}
@@ -294,7 +294,7 @@ def split_secrets(rendered):
 
 
 def merge_secrets(rendered, payloads):
-    rendered = copy.deepcopy(rendered)
+    rendered = plain_copy(rendered)
     for key, item in _secret_slots(rendered):
-        item.update(copy.deepcopy((payloads or {}).get(key) or {}))
+        item.update(plain_copy((payloads or {}).get(key) or {}))
     return rendered

@@ -20,12 +20,12 @@ out; rolling back restores the old digest together with the old config, so the p
 from __future__ import annotations
 
 import base64
-import copy
 import gzip
 import json
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import Conflict, SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import api_path
+from ansible_collections.slipway.platform.plugins.module_utils._kube.plain_copy import plain_copy
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import (
     canonical_json,
     is_secret,
@@ -111,7 +111,7 @@ def system_entries(delivery):
         system = run.system
         entries[name] = {"namespace": system.namespace, "depends_on": list(system.depends_on),
                          "images": dict(system.images), "git_sha": system.git_sha, "files": list(system.files),
-                         "objects": [copy.deepcopy(p.body) for p in run.plans]}
+                         "objects": [plain_copy(p.body) for p in run.plans]}
     return entries
 
 
@@ -258,7 +258,7 @@ def raw_system(name, entry, source):
     """A stored system in the shape ``deliver()`` takes (``rendered``), its documents being the stored objects."""
     return {"name": name, "namespace": entry["namespace"], "depends_on": list(entry.get("depends_on") or []),
             "images": dict(entry.get("images") or {}), "git_sha": entry.get("git_sha"), "health": entry.get("health"),
-            "documents": [{"file": source, "index": i, "content": copy.deepcopy(obj)}
+            "documents": [{"file": source, "index": i, "content": plain_copy(obj)}
                           for i, obj in enumerate(entry.get("objects") or [])]}
 
 
@@ -302,7 +302,7 @@ def config_refs(pod_spec):
 
 
 def config_content(body):
-    body = secret_to_data(copy.deepcopy(body))
+    body = secret_to_data(plain_copy(body))
     return {k: body.get(k) for k in ("data", "binaryData", "type") if body.get(k) is not None}
 
 
