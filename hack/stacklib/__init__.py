@@ -1,6 +1,9 @@
 """The local stack's library: what ``hack/stack.py`` and ``hack/realnode.py`` run, one file per job.
 
-Standard library only: the stack must start on a machine that has nothing but Debian's python3.
+Standard library only: the stack must start on a machine that has nothing but Debian's python3. The one import from
+outside is the collection's own identity generator (``plugins/module_utils/_security/identity.py``, itself standard
+library only), which ``bootstrap`` loads through the collection link so that the stack's deployers are made by the
+same code as every cluster's.
 Imports point one way: a module imports only modules listed above it.
 
     config          where everything lives, pinned versions, ports, users

@@ -17,8 +17,10 @@ description:
     does), refuses a showroom whose namespaces are taken (a context's systems run there, according to any release
     in O(base_journal_namespace); or the namespace exists and is not this showroom's) before anything is written,
     reads what O(base_context) runs (its last good release), then creates the namespaces labelled
-    C(slipway.io/showroom=<showroom>), binds O(deployer) to the ClusterRole O(deployer_role) in each of them and
-    nowhere else, and copies O(image_pull_secret) there. With O(built) it also says which systems are the branch's
+    C(slipway.io/showroom=<showroom>), gives O(deployer) in each of them and nowhere else the least-privilege
+    rules the collection generates for deployers (Role C(slipway:showroom-deployer) - writes of O(deployer_kinds)
+    and the engine's reads - as M(slipway.platform.deployer_identity) does; or the ClusterRole O(deployer_role) when
+    one is named), and copies O(image_pull_secret) there. With O(built) it also says which systems are the branch's
     and which image each system runs (RV(images)).
   - C(state=absent) retires the showroom - deletes its namespaces (only those labelled as its own, with everything
     in them) and its journal, snapshots and lock; nothing else.
@@ -80,10 +82,21 @@ options:
         C({kind: User, name: slipway:showroom-deployer, apiGroup: rbac.authorization.k8s.io}))."
       - Required with C(state=present).
     type: dict
+  deployer_kinds:
+    description:
+      - The kinds (C(plural.group), C(plural) for the core group) the deployer may write in each showroom namespace.
+        Access rules (RBAC), admission objects and certificate requests are refused.
+    type: list
+    elements: str
+    default: [configmaps, secrets, services, serviceaccounts, persistentvolumeclaims, deployments.apps,
+              statefulsets.apps, jobs.batch, cronjobs.batch, poddisruptionbudgets.policy,
+              horizontalpodautoscalers.autoscaling, networkpolicies.networking.k8s.io,
+              httproutes.gateway.networking.k8s.io]
   deployer_role:
-    description: The ClusterRole the deployer gets in each showroom namespace.
+    description:
+      - A ClusterRole to bind the deployer to in each showroom namespace instead of the generated rules (for example
+        C(admin), what earlier versions did).
     type: str
-    default: admin
   image_pull_secret:
     description: A registry pull secret (C({namespace, name})) copied into each showroom namespace and added to its
       default service account, for clusters whose nodes pull with the namespace's credentials.
@@ -182,6 +195,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
 from ansible_collections.slipway.platform.plugins.module_utils._kube.args import KUBE_CONNECTION_SPEC  # noqa: E402
+from ansible_collections.slipway.platform.plugins.module_utils._security.identity import WORKLOAD_KINDS  # noqa: E402
 
 try:
     from ansible_collections.slipway.platform.plugins.module_utils._kube.client import KubeClient
@@ -205,7 +219,8 @@ ARGUMENT_SPEC = dict(
     base_journal_namespace=dict(type="str", default="slipway-system"),
     journal_namespace=dict(type="str", default="slipway-showrooms"),
     deployer=dict(type="dict"),
-    deployer_role=dict(type="str", default="admin"),
+    deployer_kinds=dict(type="list", elements="str", default=list(WORKLOAD_KINDS)),
+    deployer_role=dict(type="str"),
     image_pull_secret=dict(type="dict", no_log=False),  # where a pull secret is ({namespace, name}), not its value
     built=dict(type="dict"),
     branch_systems=dict(type="list", elements="str"),

@@ -221,6 +221,13 @@ def test_the_showroom_deployer_is_refused_in_the_base_contexts_namespaces(world,
         # the same identity may write in the showroom's own namespace: the refusal is the binding, not the request
         written = client.request("POST", f"/api/v1/namespaces/{room['namespace']}/configmaps", body=probe)
         client.request("DELETE", f"/api/v1/namespaces/{room['namespace']}/configmaps/{written['metadata']['name']}")
+        # and there only what the generated deployer rules allow: no access rules (the built-in admin role would)
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "grab"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"}]}
+        with pytest.raises(SlipwayError, match="403"):
+            client.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{room['namespace']}/rolebindings",
+                           body=binding)
     finally:
         client.close()
     # and a whole delivery as the showroom deployer into the base's namespace is refused before anything is written

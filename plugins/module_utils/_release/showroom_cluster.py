@@ -36,6 +36,11 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.showroom
     showroom_name,
 )
 from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import SNAPSHOT_LABEL
+from ansible_collections.slipway.platform.plugins.module_utils._security.identity import (
+    RBAC_API,
+    namespace_rules,
+    parse_resource,
+)
 from ansible_collections.slipway.platform.plugins.module_utils._system import read_description
 
 BINDING = "slipway:showroom-deployer"
@@ -76,10 +81,11 @@ def check(client, name, moved, contexts_journal_namespace):
     refuse_collisions(name, moved, taken_namespaces(client, name, set(moved.values()), contexts_journal_namespace))
 
 
-def admit(client, name, namespaces, deployer, role, pull_secret=None, check_mode=False):
-    """Make the showroom's namespaces, labelled as its own, with ``deployer`` (an RBAC subject) bound to the
-    ClusterRole ``role`` in each and nowhere else, and the registry's pull secret (``{namespace, name}``, copied)
-    on each default service account. Returns what it created or changed."""
+def admit(client, name, namespaces, deployer, role, pull_secret=None, check_mode=False, kinds=()):
+    """Make the showroom's namespaces, labelled as its own, with ``deployer`` (an RBAC subject) allowed in each and
+    nowhere else - the generated deployer rules for ``kinds`` (``plural.group``; ``identity.namespace_rules``), or
+    the ClusterRole ``role`` when one is named - and the registry's pull secret (``{namespace, name}``, copied) on
+    each default service account. Returns what it created or changed."""
     changes = []
     source = None
     if pull_secret:
@@ -89,6 +95,8 @@ def admit(client, name, namespaces, deployer, role, pull_secret=None, check_mode
                                "into the showroom does not exist (slipway_showroom_image_pull_secret)")
     for namespace in namespaces:
         changes += _namespace(client, name, namespace, check_mode)
+        if not role:
+            changes += _role(client, namespace, kinds, check_mode)
         changes += _binding(client, namespace, deployer, role, check_mode)
         if source is not None and not check_mode:
             changes += _pull_secret(client, namespace, source)
@@ -106,13 +114,32 @@ def _namespace(client, name, namespace, check_mode):
     return [f"Namespace {namespace}"]
 
 
+def _role(client, namespace, kinds, check_mode):
+    """The deployer's generated rules in one showroom namespace, as Role ``BINDING``."""
+    named = api_path(RBAC_API, "roles", namespace, BINDING)
+    body = {"apiVersion": RBAC_API, "kind": "Role",
+            "metadata": {"name": BINDING, "namespace": namespace, "labels": {MANAGED_BY: "slipway"}},
+            "rules": namespace_rules({parse_resource(kind) for kind in kinds})}
+    live = client.get(named, ok_missing=True)
+    if live is not None and live.get("rules") == body["rules"]:
+        return []
+    if not check_mode:
+        if live is None:
+            client.request("POST", api_path(RBAC_API, "roles", namespace), body=body)
+        else:
+            version = {"resourceVersion": live["metadata"].get("resourceVersion")}
+            client.request("PUT", named, body={**body, "metadata": {**body["metadata"], **version}})
+    return [f"Role {namespace}/{BINDING} ({', '.join(sorted(kinds))})"]
+
+
 def _binding(client, namespace, deployer, role, check_mode):
     path = api_path("rbac.authorization.k8s.io/v1", "rolebindings", namespace)
     named = api_path("rbac.authorization.k8s.io/v1", "rolebindings", namespace, BINDING)
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role} if role else \
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": BINDING}
     body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": BINDING, "namespace": namespace, "labels": {MANAGED_BY: "slipway"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [deployer]}
+            "roleRef": ref, "subjects": [deployer]}
     live = client.get(named, ok_missing=True)
     if live is not None and live.get("roleRef") == body["roleRef"] and live.get("subjects") == body["subjects"]:
         return []
@@ -120,7 +147,7 @@ def _binding(client, namespace, deployer, role, check_mode):
         if live is not None:  # a roleRef cannot change in place
             client.request("DELETE", named)
         client.request("POST", path, body=body)
-    return [f"RoleBinding {namespace}/{BINDING} ({role} for {deployer.get('name')})"]
+    return [f"RoleBinding {namespace}/{BINDING} ({ref['kind']} {ref['name']} for {deployer.get('name')})"]
 
 
 def _pull_secret(client, namespace, source):
@@ -261,9 +288,9 @@ def _iso(epoch):
 
 def present(client, request, check_mode=False):
     """Check, then admit, showroom ``request["name"]`` (a name people chose; made a label here) and say what it will
-    run. ``request``: name, ecosystem_root, systems, base_context, base_journal_namespace, deployer, deployer_role,
-    image_pull_secret, built (the build report, optional), branch_systems (optional), domain. Nothing is written
-    before every check passed, and nothing at all in ``check_mode``."""
+    run. ``request``: name, ecosystem_root, systems, base_context, base_journal_namespace, deployer, deployer_kinds,
+    deployer_role, image_pull_secret, built (the build report, optional), branch_systems (optional), domain.
+    Nothing is written before every check passed, and nothing at all in ``check_mode``."""
     name = showroom_name(request["name"])
     descriptions = {system: read_description(request["ecosystem_root"], system)[1] for system in request["systems"]}
     moved = namespace_map(name, [d.get("namespace") for d in descriptions.values()])
@@ -281,7 +308,7 @@ def present(client, request, check_mode=False):
         running = base_release(client, result["context"], request["journal_namespace"]) or {}
         result["untested_systems"] = untested(result["branch_systems"], system_images, result["images"],
                                               running.get("systems") or {})
-    result["created"] = admit(client, name, sorted(moved.values()), request["deployer"], request["deployer_role"],
-                              request.get("image_pull_secret"), check_mode)
+    result["created"] = admit(client, name, sorted(moved.values()), request["deployer"], request.get("deployer_role"),
+                              request.get("image_pull_secret"), check_mode, request.get("deployer_kinds") or ())
     result["changed"] = bool(result["created"])
     return result

@@ -43,6 +43,12 @@ CLUSTER_RULES = [
 REFUSED_GROUPS = {RBAC_GROUP: "access rules (RBAC)", "admissionregistration.k8s.io": "admission policies",
                   "certificates.k8s.io": "certificate signing"}
 SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
+# What a deployer may write where its systems are not known yet (a showroom's namespaces; a cluster being
+# provisioned, in roles/cluster_bootstrap's defaults): the kinds systems usually deliver, as plural.group.
+WORKLOAD_KINDS = ("configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "deployments.apps",
+                  "statefulsets.apps", "jobs.batch", "cronjobs.batch", "poddisruptionbudgets.policy",
+                  "horizontalpodautoscalers.autoscaling", "networkpolicies.networking.k8s.io",
+                  "httproutes.gateway.networking.k8s.io")
 
 
 def role_name(context):
@@ -88,6 +94,12 @@ def write_rules(resources):
             for group, plurals in sorted(by_group.items())]
 
 
+def namespace_rules(resources):
+    """A deployer's rules in one of its systems' namespaces: writes of exactly ``resources`` (``{(group, plural)}``),
+    and what the engine reads there."""
+    return write_rules(resources) + SYSTEM_NAMESPACE_RULES
+
+
 def _meta(context, name, namespace=None):
     meta = {"name": name, "labels": {LABEL: context}}
     if namespace:
@@ -111,8 +123,7 @@ def deployer_objects(context, subject, resources_by_namespace, journal_namespace
     if journal_namespace in resources_by_namespace:
         raise SlipwayError(f"a system delivers into {journal_namespace}, the journal's namespace: keep systems out of "
                            f"it, so that only the deployer and admins can read the release records")
-    namespaced = dict(sorted((ns, write_rules(resources) + SYSTEM_NAMESPACE_RULES)
-                             for ns, resources in resources_by_namespace.items()))
+    namespaced = dict(sorted((ns, namespace_rules(resources)) for ns, resources in resources_by_namespace.items()))
     return _deployer(context, subject, namespaced, journal_namespace)
 
 

@@ -4,17 +4,23 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
+import yaml
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._security.identity import (
     CLUSTER_RULES,
     JOURNAL_RULES,
+    WORKLOAD_KINDS,
     deployer_objects,
     identity_objects,
     journal_deployer_objects,
     parse_resource,
     resource_name,
     viewer_objects,
+    write_rules,
 )
 
 USER = {"kind": "User", "name": "slipway:deployer"}
@@ -100,3 +106,13 @@ def test_a_deployer_whose_namespaces_come_later_has_only_the_cluster_reads_and_i
 def test_resource_names_read_back_as_they_are_written(name, resource):
     assert parse_resource(name) == resource
     assert resource_name(*resource) == name
+
+
+def test_the_usual_workload_kinds_are_one_list_wherever_a_deployer_is_made_before_its_systems_are_known():
+    root = Path(__file__).resolve().parents[5]
+    defaults = yaml.safe_load((root / "roles" / "cluster_bootstrap" / "defaults" / "main.yml").read_text())
+    assert defaults["slipway_cluster_bootstrap_deployer_kinds"] == list(WORKLOAD_KINDS)
+    showroom = yaml.safe_load(importlib.import_module(
+        "ansible_collections.slipway.platform.plugins.modules.showroom").DOCUMENTATION)
+    assert showroom["options"]["deployer_kinds"]["default"] == list(WORKLOAD_KINDS)
+    assert write_rules({parse_resource(kind) for kind in WORKLOAD_KINDS})  # none that a deployer may not hold
