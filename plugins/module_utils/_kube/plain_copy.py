@@ -10,17 +10,19 @@ from __future__ import annotations
 import copy
 
 
-_SHARED = (str, int, float, bool, type(None))  # immutable: the copy may share them
+# immutable, so the copy may share them; subclasses too (Ansible's tagged strings: a task option such as the
+# context becomes a label on every object)
+_SHARED = (str, int, float, type(None))
 
 
 def plain_copy(value):
     """A deep copy of ``value``; anything but plain dicts, lists and immutable scalars is copied by ``deepcopy``
-    (tagged strings, dates, subclasses), so the result never shares a mutable part with ``value``."""
+    (dates, tuples, dict subclasses), so the result never shares a mutable part with ``value``."""
     kind = type(value)
     if kind is dict:
         return {key: plain_copy(item) for key, item in value.items()}
     if kind is list:
         return [plain_copy(item) for item in value]
-    if kind in _SHARED:
+    if isinstance(value, _SHARED):
         return value
     return copy.deepcopy(value)

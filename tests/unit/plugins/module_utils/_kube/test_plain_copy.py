@@ -25,3 +25,11 @@ def test_the_copy_is_equal_and_shares_nothing_mutable():
     assert body == {"metadata": {"name": "a", "labels": {"app": "a"}}, "spec": {
         "ports": [{"port": 80}], "ok": True, "ratio": 0.5, "none": None, "when": when}, "data": {"pair": ("x", ["y"])}}
     assert type(copied["metadata"]["labels"]) is Labels
+
+
+def test_strings_are_shared_even_tagged_ones():
+    from ansible.template import trust_as_template
+
+    tagged = trust_as_template("bench-context")  # what a task option becomes
+    body = {"metadata": {"labels": {"slipway.io/context": tagged}}}
+    assert plain_copy(body)["metadata"]["labels"]["slipway.io/context"] is tagged
