@@ -184,7 +184,7 @@ def read(client, params):
     }
     if params["revision"] is not None:
         result["release"] = by_revision.get(params["revision"]) or journal.get(params["revision"])
-    if params["audit_log"]:
+    if params.get("audit_log"):  # absent from callers that predate it
         selected = result["release"] if params["revision"] is not None else result["latest"]
         if selected is None:
             raise SlipwayError(f"context {params['context']} has no release to show the audit events of")
