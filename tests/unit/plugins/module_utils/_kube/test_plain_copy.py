@@ -13,9 +13,8 @@ class Labels(dict):
 
 def test_the_copy_is_equal_and_shares_nothing_mutable():
     when = datetime.date(2026, 11, 30)
-    body = {"metadata": {"name": "a", "labels": Labels(app="a")}, "spec": {"ports": [{"port": 80}], "ok": True,
-                                                                          "ratio": 0.5, "none": None, "when": when},
-            "data": {"pair": ("x", ["y"])}}
+    spec = {"ports": [{"port": 80}], "ok": True, "ratio": 0.5, "none": None, "when": when}
+    body = {"metadata": {"name": "a", "labels": Labels(app="a")}, "spec": spec, "data": {"pair": ("x", ["y"])}}
     copied = plain_copy(body)
     assert copied == body
     copied["metadata"]["name"] = "b"
@@ -24,7 +23,7 @@ def test_the_copy_is_equal_and_shares_nothing_mutable():
     copied["data"]["pair"][1].append("z")  # a tuple holding a list: deepcopy's job
     assert body == {"metadata": {"name": "a", "labels": {"app": "a"}}, "spec": {
         "ports": [{"port": 80}], "ok": True, "ratio": 0.5, "none": None, "when": when}, "data": {"pair": ("x", ["y"])}}
-    assert type(copied["metadata"]["labels"]) is Labels
+    assert isinstance(copied["metadata"]["labels"], Labels)
 
 
 def test_strings_are_shared_even_tagged_ones():
