@@ -64,7 +64,7 @@ unit: setup
 integration: up                 ## stack tests; those that kill a component run last, after the others passed
 	$(STACK_ENV); $(PY) -m pytest tests/integration -q -m "not disruptive" && $(PY) -m pytest tests/integration -q -m disruptive
 
-MOLECULE_SCENARIOS ?= service_template node_prep container_runtime
+MOLECULE_SCENARIOS ?= service_template node_prep container_runtime kube_artifacts cluster_pki cluster
 molecule: up                ## each role's molecule scenario (node_prep, container_runtime on lab machines of their own)
 	$(STACK_ENV); for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
 
