@@ -37,6 +37,7 @@ from lablib.forward import ensure_forward, registry_reachable, serve_forward
 from lablib.image import ensure_machine_image, image_ref
 from lablib.inventory import write_inventory
 from lablib.machines import (
+    ensure_inotify_instances,
     ensure_key,
     ensure_machines,
     ensure_network,
@@ -65,6 +66,7 @@ def cmd_up(args) -> int:
     def steps() -> None:
         ensure_machine_image()
         ensure_key()
+        ensure_inotify_instances()
         ensure_network()
         ensure_machines(args.machines, image_ref())
         ensure_artifacts()

@@ -45,6 +45,21 @@ def network_exists() -> bool:
     return docker("network", "inspect", NETWORK, check=False).returncode == 0
 
 
+# Every machine's systemd, containerd and kubelet take inotify instances from the one host kernel's per-user limit
+# (128 by default): with the stack and a few labs up, kubelets exited with "inotify_init: too many open files".
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_INSTANCES_NEEDED = 512
+
+
+@step("lab: host inotify instances for the machines' kubelets")
+def ensure_inotify_instances() -> str:
+    current = int(INOTIFY_INSTANCES.read_text())
+    if current >= INOTIFY_INSTANCES_NEEDED:
+        return f"{current}: enough"
+    INOTIFY_INSTANCES.write_text(f"{INOTIFY_INSTANCES_NEEDED}\n")
+    return f"raised from {current} to {INOTIFY_INSTANCES_NEEDED}"
+
+
 @step("lab: network")
 def ensure_network() -> str:
     if network_exists():
