@@ -58,7 +58,7 @@ class Subscription:
         while b"\r\n" not in self.buffer:
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return None
             except OSError as err:
                 raise BusError(f"receive: {err}") from None
