@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_run_is_provisioned_by_the_rerun(lab_cluster, lab_va
             if KUBELET_UNIT_TASK in line:
                 docker("kill", WORKER_B)
                 break
-        rest, _ = interrupted.communicate(timeout=900)
+        rest = interrupted.communicate(timeout=900)[0]
     finally:
         if interrupted.poll() is None:
             interrupted.kill()
@@ -127,8 +127,8 @@ def test_a_worker_killed_mid_run_is_provisioned_by_the_rerun(lab_cluster, lab_va
     again = playbook("provision.yml", "--limit", WORKER_B, extra_vars=lab_vars)
     assert again.returncode == 0, again.output[-6000:]
     assert set(again.changed_hosts()) <= {WORKER_B}, again.recap
-    assert wait_until(all_ready, "every node Ready after the re-run", timeout=120) == {WORKER_A: True,
-                                                                                        WORKER_B: True}
+    ready = wait_until(all_ready, "every node Ready after the re-run", timeout=120)
+    assert ready == {WORKER_A: True, WORKER_B: True}
     third = playbook("provision.yml", "--limit", WORKER_B, extra_vars=lab_vars)
     assert third.returncode == 0 and third.changed_hosts() == {}, third.output[-6000:]
 

@@ -39,7 +39,9 @@ def release_info(stack_dir, tmp_path, context, audit_log):
 def test_release_info_shows_the_audit_events_of_the_releases_actor_only(stack_dir, kubectl, ns, context, tmp_path):
     bystander = unique("by-admin")
 
-    def meanwhile(_line, done=[]):  # noqa: B006 - once, while the delivery runs
+    done = []
+
+    def meanwhile(_line):  # once, while the delivery runs
         if not done:
             done.append(kubectl("create", "configmap", bystander, "-n", ns, "--from-literal=k=v"))
 
