@@ -105,7 +105,7 @@ def test_every_artifact_a_machine_downloads_has_the_manifest_checksum(lab_up):
     artifacts = yaml.safe_load((lab_up / "inventory" / "group_vars" / "all" / "artifacts.yml").read_text())
     wanted = artifacts["slipway_artifacts"]
     assert set(wanted) == {"kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                           "kubectl", "etcd", "pause"}
+                           "kubectl", "etcd", "pause", "kube-router", "gateway-api"}
     script = ("import hashlib, json, sys, urllib.request\n"
               "wanted = json.loads(sys.argv[1])\n"
               "got = {name: hashlib.sha256(urllib.request.urlopen(entry['url']).read()).hexdigest()\n"
