@@ -19,7 +19,17 @@ import urllib.request
 
 import pytest
 import yaml
-from fixtures.provision.support import CREDENTIALS, INVENTORY, LAB_NAME, PLAYBOOK_BIN, ROOT, STACK, PlaybookRun, kubectl
+from fixtures.provision.support import (
+    CREDENTIALS,
+    INVENTORY,
+    LAB_NAME,
+    PLAYBOOK_BIN,
+    ROOT,
+    STACK,
+    PlaybookRun,
+    kubectl,
+    ready_nodes,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -34,9 +44,12 @@ def conditions(status: dict) -> dict[str, str]:
 
 
 def workers() -> dict[str, str]:
-    """kube_node host -> address, from the lab's inventory."""
+    """kube_node host -> address, from the lab's inventory, for the hosts that are nodes of the cluster (the lab
+    keeps a machine test_provision.py added and removed again)."""
     hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]
-    return {name: hosts["hosts"][name]["ansible_host"] for name in hosts["children"]["kube_node"]["hosts"]}
+    nodes = ready_nodes()
+    return {name: hosts["hosts"][name]["ansible_host"] for name in hosts["children"]["kube_node"]["hosts"]
+            if name in nodes}
 
 
 @pytest.fixture(scope="module")
