@@ -177,7 +177,10 @@ def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_
     finally:
         session.close()
 
-    fulfilled = wait_for("the announced order fulfilled", lambda: [
-        o for o in backend_call(base, "/api/orders?status=fulfilled")["orders"] if o["id"] == order["id"]], 60)
+    try:
+        fulfilled = wait_for("the announced order fulfilled", lambda: [
+            o for o in backend_call(base, "/api/orders?status=fulfilled")["orders"] if o["id"] == order["id"]], 60)
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}\nthe worker's log:\n{worker_log()[-3000:]}") from None
     assert fulfilled[0]["status"] == "fulfilled"
     assert f"bus: fulfilled order {order['id']}" in worker_log()

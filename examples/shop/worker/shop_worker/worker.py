@@ -9,6 +9,9 @@ import time
 from shop_worker.bus import BusError
 from shop_worker.client import BackendError
 
+# after a failed fulfilment of an announced order: how soon a poll tries again
+RETRY_SECONDS = 5.0
+
 
 def plan(orders, limit):
     """The ids of the orders to fulfil this cycle: oldest first, at most ``limit``."""
@@ -70,17 +73,19 @@ def announced_order(payload):
 
 
 def fulfil_announced(backend, payload, heartbeat, log):
+    """Fulfil the order a message names; False when the backend failed (the order is still new)."""
     order = announced_order(payload)
     if order is None:
         log(f"bus: ignored a message that names no order: {payload[:200]!r}")
-        return
+        return True
     try:
         backend.fulfil(order)
     except BackendError as err:
-        log(f"bus: order {order} not fulfilled: {err}")
-        return
+        log(f"bus: order {order} not fulfilled: {err}; polling again in {RETRY_SECONDS:g}s")
+        return False
     beat(heartbeat)
     log(f"bus: fulfilled order {order}")
+    return True
 
 
 def consume(backend, bus, interval, heartbeat, log, keepalive=15.0, stop=lambda: False):
@@ -99,7 +104,11 @@ def consume(backend, bus, interval, heartbeat, log, keepalive=15.0, stop=lambda:
                 if event == "PONG":
                     beat(heartbeat)
                 elif event is not None:
-                    fulfil_announced(backend, event, heartbeat, log)
+                    if not fulfil_announced(backend, event, heartbeat, log):
+                        # a backend not reachable yet (restarting, its name not yet resolvable) is transient: the
+                        # announcement is not repeated, so the order is picked up by a poll soon, not at the next
+                        # interval
+                        next_poll = min(next_poll, time.monotonic() + min(interval, RETRY_SECONDS))
                 elif time.monotonic() >= next_poll:
                     poll(backend, heartbeat, log)
                     next_poll = time.monotonic() + interval

@@ -121,7 +121,7 @@ class ConsumeTest(unittest.TestCase):
         self.assertEqual(backend.fulfilled, [3])
         self.assertIn("bus: consuming shop.orders.new", lines)
         self.assertIn("bus: fulfilled order 3", lines)
-        self.assertIn("bus: order 404 not fulfilled: HTTP 404", lines)
+        self.assertIn("bus: order 404 not fulfilled: HTTP 404; polling again in 5s", lines)
         self.assertIsNotNone(age)
 
     def test_subscribing_first_catches_up_on_new_orders(self):
