@@ -105,10 +105,11 @@ def consume(backend, bus, interval, heartbeat, log, keepalive=15.0, stop=lambda:
                     beat(heartbeat)
                 elif event is not None:
                     if not fulfil_announced(backend, event, heartbeat, log):
-                        # a backend not reachable yet (restarting, its name not yet resolvable) is transient: the
-                        # announcement is not repeated, so the order is picked up by a poll soon, not at the next
-                        # interval
-                        next_poll = min(next_poll, time.monotonic() + min(interval, RETRY_SECONDS))
+                        # a backend not reachable yet (restarting, its name not yet
+                        # resolvable) is transient, and the bus does not announce again:
+                        # a poll picks the order up soon, not at the next interval
+                        retry_at = time.monotonic() + min(interval, RETRY_SECONDS)
+                        next_poll = min(next_poll, retry_at)
                 elif time.monotonic() >= next_poll:
                     poll(backend, heartbeat, log)
                     next_poll = time.monotonic() + interval
