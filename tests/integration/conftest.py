@@ -125,6 +125,6 @@ def lab_vars(stack) -> Path:
 def lab_cluster(lab_vars) -> provision.PlaybookRun:
     """One cluster provisioned by playbooks/provision.yml for every test that needs one (cold, or a re-run on a lab
     an earlier session provisioned): provisioning is the slowest thing the suite does, so it is done once."""
-    run = provision.playbook("provision.yml", "--limit", f"all:!{provision.machine(4)}", extra_vars=lab_vars)
+    run = provision.playbook("provision.yml", *provision.FIRST_THREE, extra_vars=lab_vars)
     assert run.returncode == 0, run.output[-6000:]
     return run

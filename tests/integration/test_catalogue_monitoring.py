@@ -48,6 +48,15 @@ ERROR_RATE_GATE = {"query": ERROR_RATE, "threshold": 0.05, "comparison": "<=", "
 pytestmark = pytest.mark.slow
 
 
+def answers_ok(url, timeout):
+    """Whether ``url`` answers 200 now (a refused or timed-out connection is a no, to be waited out)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - the stack's own addresses
+            return answer.status == 200
+    except OSError:
+        return False
+
+
 def wait_for(what, probe, timeout, interval=3.0):
     """Poll ``probe`` until it returns something true; fail naming ``what`` and the last answer."""
     deadline = time.monotonic() + timeout
@@ -88,13 +97,7 @@ def ops(stack, tmp_path_factory):
                           env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     assert done.returncode == 0, f"the ops delivery failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
 
-    def ready():
-        try:
-            with urllib.request.urlopen(f"{PROMETHEUS}/-/ready", timeout=5) as answer:  # noqa: S310
-                return answer.status == 200
-        except OSError:
-            return False
-    wait_for("Prometheus ready", ready, 120)
+    wait_for("Prometheus ready", lambda: answers_ok(f"{PROMETHEUS}/-/ready", 5), 120)
     return reports
 
 

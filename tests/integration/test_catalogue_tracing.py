@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from fixtures.deliver.support import grant_namespace, unique
 from test_catalogue_bus import deliver_ops_system, shop_service
-from test_catalogue_monitoring import http_service, pulling, push, wait_for  # noqa: F401 # pylint: disable=unused-import
+from test_catalogue_monitoring import answers_ok, http_service, pulling, push, wait_for  # noqa: F401 # pylint: disable=unused-import
 from test_deliver_real_node import registry  # noqa: F401 # pylint: disable=unused-import
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,13 +65,8 @@ def shop(push, stack_dir, kubectl):  # noqa: F811 - the imported fixture
         kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=180s")
     frontend = f"http://{pod_address(kubectl, ns, 'frontend')}:8080"
 
-    def answering():  # the backend's new Service needs a moment before the cluster DNS names it
-        try:
-            with urllib.request.urlopen(f"{frontend}/cgi-bin/api/products", timeout=15) as answer:  # noqa: S310
-                return answer.status == 200
-        except OSError:
-            return False
-    wait_for("the shop answering through its frontend", answering, 60)
+    # the backend's new Service needs a moment before the cluster DNS names it
+    wait_for("the shop answering through its frontend", lambda: answers_ok(f"{frontend}/cgi-bin/api/products", 15), 60)
     yield frontend
     kubectl("delete", "namespace", ns, "--wait=false", check=False)
 

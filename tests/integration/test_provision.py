@@ -15,20 +15,20 @@ import uuid
 import pytest
 import yaml
 from fixtures.provision.support import (
+    CONTROL,
+    FIRST_THREE,
     INVENTORY,
+    NEW_WORKER,
+    WORKER_A,
+    WORKER_B,
     kubectl,
     lab_up,
-    machine,
     on_machine,
     playbook,
     ready_nodes,
 )
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
-
-CONTROL, WORKER_A, WORKER_B, NEW_WORKER = (machine(n) for n in (1, 2, 3, 4))
-# The 1 + 2 cluster: a lab left with a fourth machine by an earlier run keeps it out of the whole-cluster runs.
-FIRST_THREE = ("--limit", f"all:!{NEW_WORKER}")
 
 
 def test_every_node_ready(lab_cluster):

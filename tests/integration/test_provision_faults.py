@@ -19,14 +19,17 @@ import uuid
 import pytest
 import yaml
 from fixtures.provision.support import (
+    CONTROL,
     CREDENTIALS,
+    FIRST_THREE,
     INVENTORY,
     PLAYBOOK_BIN,
     ROOT,
+    WORKER_A,
+    WORKER_B,
     PlaybookRun,
     kubectl,
     lab_up,
-    machine,
     on_machine,
     playbook,
     ready_nodes,
@@ -34,8 +37,6 @@ from fixtures.provision.support import (
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-CONTROL, WORKER_A, WORKER_B, NEW_WORKER = (machine(n) for n in (1, 2, 3, 4))
-FIRST_THREE = ("--limit", f"all:!{NEW_WORKER}")
 # Where the worker is killed: its kubelet binary is installed, the unit not yet written nor the node joined.
 KUBELET_UNIT_TASK = "kubelet : Kubelet unit]"
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 import yaml
 from fixtures.deliver.support import ROOT
-from fixtures.provision.support import CREDENTIALS, INVENTORY, KUBECTL, kubectl, machine, on_machine
+from fixtures.provision.support import CONTROL, CREDENTIALS, INVENTORY, KUBECTL, WORKER_A, WORKER_B, kubectl, on_machine
 from test_deployer_identity import remove_identities
 from test_sso import bind_sso_groups, login
 
@@ -30,7 +30,6 @@ from ansible_collections.slipway.platform.plugins.module_utils._security.network
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-CONTROL, WORKER_A, WORKER_B = (machine(n) for n in (1, 2, 3))
 SERVE = "mkdir -p /tmp/www && echo served > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"
 # One verdict a second; busybox's wget crashes when given -T, so busybox's timeout bounds it instead.
 CALL = ("while true; do if timeout 3 wget -q -O /dev/null http://{address}:8080/; then echo CONNECTED; "
