@@ -422,8 +422,12 @@ class Watch:
 
     def stop(self):
         shutdown = getattr(self._response, "shutdown", None)  # urllib3 >= 2.3; older ones end at timeoutSeconds
-        if shutdown is not None:
+        if shutdown is None:
+            return
+        try:
             shutdown()
+        except (ValueError, RuntimeError, OSError):
+            pass  # the reading thread closed or released the response first: there is nothing left to interrupt
 
     def close(self):
         self._response.close()  # a watch is never read to its end: its connection cannot serve another request

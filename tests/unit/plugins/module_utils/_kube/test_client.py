@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import threading
@@ -9,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import urllib3
 from ansible_collections.slipway.platform.plugins.module_utils._errors import (
     Conflict,
     Forbidden,
@@ -18,6 +20,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._errors import (
 )
 from ansible_collections.slipway.platform.plugins.module_utils._kube.client import (
     KubeClient,
+    Watch,
     api_error,
     api_path,
     service_proxy_path,
@@ -327,3 +330,11 @@ def test_a_socks_proxy_without_pysocks_is_named(monkeypatch):
     monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
     with pytest.raises(SlipwayError, match="SOCKS proxy, which needs the Python library PySocks"):
         KubeClient(Connection(server="https://10.0.0.1:6443", proxy_url="socks5://proxy:1080"))
+
+
+def test_stopping_a_watch_whose_response_was_already_closed_does_nothing():
+    # The informer's thread may close the response between another thread's look at it and its stop: urllib3 then
+    # refuses to shut a socket it no longer has, and that refusal must not escape as the run's error.
+    response = urllib3.HTTPResponse(body=io.BytesIO(b""), preload_content=False)
+    response.close()
+    Watch(response).stop()
