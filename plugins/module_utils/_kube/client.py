@@ -18,6 +18,7 @@ Readiness watches (:meth:`KubeClient.watch`) are long-running requests on connec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -424,10 +425,9 @@ class Watch:
         shutdown = getattr(self._response, "shutdown", None)  # urllib3 >= 2.3; older ones end at timeoutSeconds
         if shutdown is None:
             return
-        try:
+        # the reading thread may have closed or released the response first: then there is nothing to interrupt
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
             shutdown()
-        except (ValueError, RuntimeError, OSError):
-            pass  # the reading thread closed or released the response first: there is nothing left to interrupt
 
     def close(self):
         self._response.close()  # a watch is never read to its end: its connection cannot serve another request
