@@ -62,11 +62,14 @@ unit: setup
 	$(PY) -m pytest tests/unit -q
 
 integration: up                 ## stack tests; those that kill a component run last, after the others passed
-	$(STACK_ENV); $(PY) -m pytest tests/integration -q -m "not disruptive" && $(PY) -m pytest tests/integration -q -m disruptive
+	@date +"make: %T integration (not disruptive) starts"
+	$(STACK_ENV); $(PY) -m pytest tests/integration -q --durations=30 -m "not disruptive" && \
+	  date +"make: %T integration (disruptive) starts" && \
+	  $(PY) -m pytest tests/integration -q --durations=15 -m disruptive
 
 MOLECULE_SCENARIOS ?= service_template node_prep container_runtime kube_artifacts cluster_pki cluster
 molecule: up                ## each role's molecule scenario (node_prep, container_runtime on lab machines of their own)
-	$(STACK_ENV); for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
+	$(STACK_ENV); for s in $(MOLECULE_SCENARIOS); do date +"make: %T molecule $$s starts"; molecule test -s $$s || exit 1; done
 
 lab: up                     ## the provisioning lab: Debian machines over SSH (hack/lab.py; docs/provisioning.md)
 	$(PY) hack/lab.py up
