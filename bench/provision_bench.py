@@ -18,7 +18,9 @@ Run with the stack up: `.venv/bin/python bench/provision_bench.py [--keep-lab]`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,9 +55,31 @@ def measure(name: str, *args: str, extra_vars: Path) -> dict:
     return {"seconds": round(run.seconds, 1), "changed": run.changed_hosts(), "hosts": sorted(run.recap)}
 
 
+@contextlib.contextmanager
+def mitogen_strategy():
+    """The playbook runs inside use Mitogen's strategy: one persistent Python on each host instead of a new one
+    per task (kubespray documented the same option for its long re-runs)."""
+    import ansible_mitogen  # noqa: PLC0415 - only this option needs it
+
+    saved = {name: os.environ.get(name) for name in ("ANSIBLE_STRATEGY_PLUGINS", "ANSIBLE_STRATEGY")}
+    os.environ["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+    os.environ["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-lab", action="store_true", help="do not take the lab down first (not cold)")
+    parser.add_argument("--mitogen", action="store_true",
+                        help="also measure the re-run with Mitogen for Ansible's mitogen_linear strategy (pip package "
+                             "mitogen), right after the plain one")
     args = parser.parse_args()
     if not args.keep_lab:
         down = lab("down")
@@ -66,12 +90,18 @@ def main() -> int:
     extra = write_lab_vars(LAB / "bench-vars.yml", dns_image())
     results = {"cold": measure("cold", extra_vars=extra)}
     results["rerun"] = measure("re-run", extra_vars=extra)
+    if args.mitogen:
+        with mitogen_strategy():
+            results["rerun-mitogen"] = measure("re-run mitogen", extra_vars=extra)
     lab_up(4)
     results["add"] = measure("add a node", "--limit", machine(4), extra_vars=extra)
     results["ready"] = ready_nodes()
 
     print(f"{'step':<28}{'Slipway':>12}  {'changed (host: tasks)':<40}kubespray (issue 13)")
     rows = [("cold 1+2 machines", "cold"), ("idempotent re-run", "rerun"), ("add one worker (--limit)", "add")]
+    if args.mitogen:
+        rows.insert(2, ("re-run, mitogen_linear", "rerun-mitogen"))
+        KUBESPRAY["rerun-mitogen"] = KUBESPRAY["rerun"]
     for label, key in rows:
         result = results[key]
         changed = ", ".join(f"{h}: {n}" for h, n in sorted(result["changed"].items())) or "none"
