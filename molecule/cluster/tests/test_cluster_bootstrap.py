@@ -21,8 +21,12 @@ def test_the_bootstrap_token_exists_and_may_only_ask_for_certificates(kubectl):
 
 def test_the_deployer_writes_in_its_namespaces_and_nothing_cluster_wide(kubectl):
     kubectl("get", "namespace", "slipway-system")
+    kubectl("get", "namespace", "shop")  # converge.yml's slipway_cluster_bootstrap_deployer_namespaces
     deployer = ("--as=slipway:deployer", "--as-group=slipway:deployers")
-    assert kubectl("auth", "can-i", "create", "deployments", "-n", "slipway-system", *deployer) == "yes"
+    assert kubectl("auth", "can-i", "create", "deployments", "-n", "shop", *deployer) == "yes"
+    # In slipway-system only its journal: records are ConfigMaps, the run's lock a Lease.
+    assert kubectl("auth", "can-i", "create", "configmaps", "-n", "slipway-system", *deployer) == "yes"
+    assert kubectl("auth", "can-i", "create", "deployments", "-n", "slipway-system", *deployer, "||", "true") == "no"
     assert kubectl("auth", "can-i", "create", "clusterroles", *deployer, "||", "true") == "no"
     assert kubectl("auth", "can-i", "create", "deployments", "-n", "kube-system", *deployer, "||", "true") == "no"
 
