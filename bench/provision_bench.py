@@ -61,9 +61,12 @@ def mitogen_strategy():
     per task (kubespray documented the same option for its long re-runs)."""
     import ansible_mitogen  # noqa: PLC0415 - only this option needs it
 
-    saved = {name: os.environ.get(name) for name in ("ANSIBLE_STRATEGY_PLUGINS", "ANSIBLE_STRATEGY")}
+    saved = {name: os.environ.get(name) for name in ("ANSIBLE_STRATEGY_PLUGINS", "ANSIBLE_STRATEGY",
+                                                  "ANSIBLE_HOST_KEY_CHECKING")}
     os.environ["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
     os.environ["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    # Mitogen applies host_key_checking itself; the lab's machines get new host keys every time they are made.
+    os.environ["ANSIBLE_HOST_KEY_CHECKING"] = "False"
     try:
         yield
     finally:
