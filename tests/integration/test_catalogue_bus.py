@@ -12,6 +12,8 @@ the worker's test builds the shop's backend and worker (30-60 s) and waits for t
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hmac
 import json
 import os
 import shutil
@@ -92,18 +94,28 @@ def secret_values(kubectl, namespace, name):
     return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class Bus:
+    host: str
+    port: int
+    user: str
+    password: str = dataclasses.field(repr=False)  # a failing test prints its fixtures: never the password
+
+
 @pytest.fixture(scope="module")
 def bus(stack, kubectl):
     """The bus delivered by the ops context; its pod's address and the credentials the cluster holds."""
     pod = deliver_ops_system(kubectl, "nats", "bus")
     credentials = secret_values(kubectl, "bus", "nats")
     generated = (Path(stack["SLIPWAY_STACK_DIR"]) / "secrets" / "nats-password").read_text().strip()
-    assert credentials["password"] == generated, "the cluster's bus password is not the ops context's"
-    return {"host": pod["status"]["podIP"], "port": 4222, **credentials}
+    # Compared apart from the assert: pytest would print both operands of a failing comparison.
+    same = hmac.compare_digest(credentials["password"], generated)
+    assert same, "the cluster's bus password is not the ops context's"
+    return Bus(pod["status"]["podIP"], 4222, credentials["user"], credentials["password"])
 
 
 def test_a_client_with_the_credentials_receives_what_it_published(bus):
-    session = NatsSession(bus["host"], bus["port"], bus["user"], bus["password"])
+    session = NatsSession(bus.host, bus.port, bus.user, bus.password)
     try:
         subject, payload = f"slipway.test.{uuid.uuid4().hex[:8]}", f"order {uuid.uuid4()}"
         session.send(f"SUB {subject} 1\r\nPUB {subject} {len(payload)}\r\n{payload}\r\nPING\r\n")
@@ -114,7 +126,7 @@ def test_a_client_with_the_credentials_receives_what_it_published(bus):
 
 
 def test_a_wrong_password_is_refused(bus):
-    session = NatsSession(bus["host"], bus["port"], bus["user"], bus["password"] + "-wrong")
+    session = NatsSession(bus.host, bus.port, bus.user, bus.password + "-wrong")
     try:
         assert session.answer() == "-ERR 'Authorization Violation'"
     finally:
@@ -146,7 +158,7 @@ def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_
     backend = push(ROOT / "examples" / "shop" / "backend", "shop-backend")
     worker = push(ROOT / "examples" / "shop" / "worker", "shop-worker")
     credentials = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bus-credentials"},
-                   "stringData": {"user": bus["user"], "password": bus["password"]}}
+                   "stringData": {"user": bus.user, "password": bus.password}}
     # an hour between polls: within the test only a message on the bus can get the order fulfilled
     objects = [credentials, http_service("backend", 8080),
                shop_service("backend", backend, {"PORT": "8080"}, port=8080),
@@ -168,7 +180,7 @@ def test_the_shop_worker_fulfils_an_order_announced_on_the_bus(bus, push, stack_
     order = backend_call(base, "/api/orders", {"items": [{"sku": "tea", "qty": 1}]})
     assert order["status"] == "new"
 
-    session = NatsSession(bus["host"], bus["port"], bus["user"], bus["password"])
+    session = NatsSession(bus.host, bus.port, bus.user, bus.password)
     try:
         announcement = json.dumps({"id": order["id"]})
         session.send(f"PUB shop.orders.new {len(announcement)}\r\n{announcement}\r\nPING\r\n")
