@@ -15,7 +15,12 @@ from stacklib.proc import run
 
 def kubectl(*args: str, identity: str = "admin", check: bool = True, stdin: bytes | None = None,
             log: Path | None = None) -> subprocess.CompletedProcess:
-    return run([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIGS / f'{identity}.kubeconfig'}", *args],
+    binary = BIN / "kubectl"
+    if not check and not binary.exists():
+        # A status probe on a fresh state folder (kubectl not built yet) while something else holds a stack port:
+        # "not up", not a traceback that stops `up` before it starts.
+        return subprocess.CompletedProcess([str(binary), *args], 127, b"", f"{binary} is not built yet".encode())
+    return run([str(binary), f"--kubeconfig={KUBECONFIGS / f'{identity}.kubeconfig'}", *args],
                check=check, stdin=stdin, log=log)
 
 
