@@ -8,6 +8,7 @@ is shipped to the task's host like any other. Both call the same ``deliver_task`
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import tempfile
@@ -32,6 +33,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.showroom
 from ansible_collections.slipway.platform.plugins.module_utils._release.showroom import (
     rewritten_description as showroom_description,
 )
+from ansible_collections.slipway.platform.plugins.plugin_utils._inputs import InputDigests
 from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer, RenderError
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
@@ -78,6 +80,10 @@ def git_sha(folder):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deferred = {}  # system name -> renders it, for the systems the engine renders only if they changed
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -131,10 +137,16 @@ class ActionModule(ActionBase):
                 show = display.v if isinstance(line, DetailLine) else display.display  # one line per object: -v
                 show(f"  slipway: {line}")
 
+        deferred = None
+        if self._deferred:
+            from ansible_collections.slipway.platform.plugins.module_utils._release.deferred import DeferredRendering
+
+            deferred = DeferredRendering(self.render_deferred, lambda systems: hidden.update(masked_values(systems)))
         try:
             rendered = prepared_systems(params)
             hidden |= masked_values(rendered)
-            outcome = run_delivery(params, rendered, bool(self._task.check_mode), bool(self._task.diff), progress)
+            outcome = run_delivery(params, rendered, bool(self._task.check_mode), bool(self._task.diff), progress,
+                                   deferred)
         except SlipwayError as exc:
             outcome = dict(exc.to_result(), failed=True)
         return remove_values(outcome, hidden)
@@ -186,36 +198,19 @@ class ActionModule(ActionBase):
         if not isinstance(names, list) or not (names or emptying):
             raise AnsibleActionFail("systems must be a non-empty list of system names (slipway_systems), unless "
                                     "the delivery only retires systems (retire, retire_absent)")
+        self._deferred.clear()
         images, tags = args.get("images") or {}, args.get("system_tags") or {}
         values = args.get("values") or {}
         sha = git_sha(root)  # the ecosystem repository's commit, recorded for every system
         loaded = {str(name): load_description(root, str(name)) for name in names}
         namespaces = self.namespaces(root, loaded, args.get("showroom"))
-        rendered, descriptions = [], {}
         renderer = ManifestRenderer(self._templar)  # one template engine for every system, each template compiled once
+        descriptions = {}
         for name in names:
-            path, description = loaded[str(name)]
+            description = loaded[str(name)][1]
             if args.get("showroom"):  # its templates see the showroom's namespaces (system.namespace, namespaces)
                 description = showroom_description(description, args["showroom"]["name"])
             descriptions[name] = description
-            folder = os.path.dirname(path)
-            system_images = {i["name"]: image_reference(i["name"], images, args.get("registry"), tags.get(name))
-                             for i in description.get("images") or []}
-            manifests = os.path.join(folder, description.get("manifests") or "deploy")
-            if not os.path.isdir(manifests):
-                raise AnsibleActionFail(f"system {name}: manifests folder {manifests} does not exist "
-                                        f"(set 'manifests' in {path})")
-            variables = dict(task_vars, system=description, images=system_images, context=args.get("context"),
-                             values=values.get(name) or {}, namespaces=namespaces)
-            try:
-                documents = renderer.render_folder(name, manifests, root, variables)
-            except RenderError as exc:
-                raise AnsibleActionFail(str(exc)) from None
-            rendered.append({"name": name, "namespace": description.get("namespace"),
-                             "depends_on": description.get("depends_on") or [], "images": system_images,
-                             "health": description.get("health"), "metrics": description.get("metrics"),
-                             "git_sha": sha, "documents": documents})
-        display.vvv(f"slipway: {renderer.compilations} template compilations for {len(rendered)} systems")
 
         def described(other):  # a peer as this delivery runs it (in a showroom, in the showroom's namespaces)
             description = read_description(root, other)[1]
@@ -223,9 +218,53 @@ class ActionModule(ActionBase):
 
         try:
             network = network_baseline(args.get("network_policy"), args.get("network_peers"), descriptions, described)
-            return with_network_policies(rendered, network), network
         except SlipwayError as exc:
             raise AnsibleActionFail(exc.msg) from None
+        # a system whose inputs did not change reuses its last release's objects (the engine decides, from the
+        # journal); only a local run can render later, in this process (a module on another host gets documents)
+        digests = None
+        if self._connection.transport == "local" and not args.get("showroom"):
+            digests = InputDigests(renderer, task_vars, [args.get("context"), namespaces, network.mode])
+        rendered = []
+        for name in names:
+            path, description = loaded[str(name)][0], descriptions[name]
+            system_images = {i["name"]: image_reference(i["name"], images, args.get("registry"), tags.get(name))
+                             for i in description.get("images") or []}
+            manifests = os.path.join(os.path.dirname(path), description.get("manifests") or "deploy")
+            if not os.path.isdir(manifests):
+                raise AnsibleActionFail(f"system {name}: manifests folder {manifests} does not exist "
+                                        f"(set 'manifests' in {path})")
+            system = {"name": name, "namespace": description.get("namespace"),
+                      "depends_on": description.get("depends_on") or [], "images": system_images,
+                      "health": description.get("health"), "metrics": description.get("metrics"), "git_sha": sha}
+            own = {"system": description, "images": system_images, "values": values.get(name) or {}}
+            render_system = functools.partial(self._render_system, renderer, network, root, manifests, system,
+                                              dict(own, context=args.get("context"), namespaces=namespaces), task_vars)
+            inputs = digests.system(manifests, dict(own, network=network.policies.get(name))) if digests else None
+            if inputs:
+                rendered.append(dict(system, documents=None, inputs=inputs))
+                self._deferred[name] = render_system
+                continue
+            try:
+                rendered.append(dict(system, documents=render_system()))
+            except (RenderError, SlipwayError) as exc:
+                raise AnsibleActionFail(getattr(exc, "msg", str(exc))) from None
+        display.vvv(f"slipway: {renderer.compilations} template compilations for {len(rendered) - len(self._deferred)}"
+                    f" systems rendered, {len(self._deferred)} deferred")
+        return rendered, network
+
+    @staticmethod
+    def _render_system(renderer, network, root, manifests, system, own, task_vars):
+        """One system's documents, rendered now (its generated network policies added)."""
+        documents = renderer.render_folder(system["name"], manifests, root, dict(task_vars, **own))
+        return with_network_policies([dict(system, documents=documents)], network)[0]["documents"]
+
+    def render_deferred(self, name):
+        """A deferred system rendered when the engine asks (its inputs changed): errors as the engine reports them."""
+        try:
+            return self._deferred[name]()
+        except RenderError as exc:
+            raise SlipwayError(str(exc)) from None
 
     @staticmethod
     def namespaces(root, loaded, showroom):

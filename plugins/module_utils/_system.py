@@ -32,6 +32,7 @@ class System:
     git_sha: str | None = None
     files: list = field(default_factory=list)
     health: list = field(default_factory=list)  # [_gates.Gate], checked after the rollout
+    inputs: str | None = None  # SHA-256 of what its templates saw (_release/deferred.py); recorded keyed
 
 
 def read_description(root, name):

@@ -73,6 +73,15 @@ class ManifestRenderer:
             self._searchpath = list(searchpath)
         self._templar.available_variables = variables
 
+    def parse(self, text):
+        """The Jinja syntax tree of a template text (what ``_inputs.py`` reads the variables it names from)."""
+        return self._environment.parse(text)
+
+    def variable(self, name, variables):
+        """The resolved value of one variable (vault decrypted, nested templates rendered) among ``variables``."""
+        self._templar.available_variables = variables
+        return self._templar.template(trust_as_template("{{ " + name + " }}"), escape_backslashes=False)
+
     def render_text(self, text):
         """A trusted template text rendered with the current variables; None when it renders nothing."""
         return self._templar.template(trust_as_template(text), escape_backslashes=False)

@@ -13,6 +13,7 @@ import yaml
 from fixtures.deliver.support import context_inventory, grant_namespace, unique
 
 ROOT = Path(__file__).resolve().parents[2]
+REUSED = "1 system(s) with unchanged inputs reuse the objects their last release applied"
 TEMPLATE = """\
 apiVersion: v1
 kind: ConfigMap
@@ -110,10 +111,12 @@ def test_playbook_delivers_reports_and_never_leaks_a_secret(setup, kubectl):
     second = playbook(setup, "-vvv", "--diff", token=first_token)
     assert second.returncode == 0, second.stdout + second.stderr
     assert recap_changed(second.stdout) == 0
+    assert REUSED in second.stdout  # nothing it renders from changed: the stored objects of release 1, not rendered
 
     third = playbook(setup, "-vvv", "--diff", token=second_token)
     assert third.returncode == 0, third.stdout + third.stderr
     assert recap_changed(third.stdout) == 1  # only the secret value changed, and it counts
+    assert REUSED not in third.stdout  # a variable its template names changed: rendered
     assert "<redacted hmac:" in third.stdout
 
     for run in (checked, first, second, third):
@@ -122,6 +125,26 @@ def test_playbook_delivers_reports_and_never_leaks_a_secret(setup, kubectl):
     stored = everything_stored(kubectl, ns, context)
     for token in (first_token, second_token):
         assert base64.b64encode(token.encode()).decode() not in stored
+
+
+def test_reused_objects_are_still_compared_with_the_live_ones_and_a_hand_edit_is_undone(setup, kubectl):
+    """Inputs unchanged, objects reused from the journal: the plan still reads the live objects, so an edit made by
+    hand is found and undone; the record keeps the inputs only keyed (32 hex digits, not the 64 of a SHA-256)."""
+    ns, context = setup["namespace"], setup["context"]
+    first = playbook(setup, token="SENTINEL-77aa")
+    assert first.returncode == 0, first.stdout + first.stderr
+    kubectl("patch", "configmap", "alpha-config", "-n", ns, "--type=merge", "-p", '{"data": {"greeting": "by hand"}}')
+    again = playbook(setup, "--diff", token="SENTINEL-77aa")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert REUSED in again.stdout and recap_changed(again.stdout) == 1
+    config = json.loads(kubectl("get", "configmap", "alpha-config", "-n", ns, "-o", "json").stdout)
+    assert config["data"]["greeting"] == "hi"
+    assert "SENTINEL" not in again.stdout + again.stderr
+    records = json.loads(kubectl("get", "configmaps", "-n", "slipway-system", "-l", f"slipway.io/context={context}",
+                                 "-o", "json").stdout)["items"]
+    latest = max(records, key=lambda item: int(item["metadata"]["labels"]["slipway.io/revision"]))
+    inputs = json.loads(latest["data"]["release.json"])["systems"]["alpha"]["inputs"]
+    assert len(inputs) == 32 and int(inputs, 16) >= 0
 
 
 def test_production_is_refused_without_confirmation(setup):

@@ -147,7 +147,7 @@ def build_systems(raw_systems):
         metrics, problems = parse_metrics(raw.get("metrics"), name)
         errors.extend(problems)
         system = System(name=name, namespace=namespace, depends_on=list(depends), images=dict(raw.get("images") or {}),
-                        git_sha=raw.get("git_sha"), files=[], health=gates)
+                        git_sha=raw.get("git_sha"), files=[], health=gates, inputs=raw.get("inputs"))
         for doc in raw.get("documents") or []:
             content, source = doc.get("content"), f"{doc.get('file')} (document {doc.get('index', 0) + 1})"
             if doc.get("file") not in system.files:
@@ -165,6 +165,8 @@ def build_systems(raw_systems):
                 annotate_workload(body, metrics, name)  # where Prometheus finds the pods (_metrics.py)
                 desired = Desired(system=name, source=item_source, body=body)
                 system.objects.append(desired)
+        if raw.get("files"):  # objects reused from a snapshot: the files they were rendered from
+            system.files = list(raw["files"])
         systems.append(system)
     for system in systems:
         for dep in system.depends_on:

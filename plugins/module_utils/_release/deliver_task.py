@@ -90,8 +90,9 @@ def _showroom_record(params):
     return showroom_record(params["showroom"]) if params.get("showroom") else None
 
 
-def run_delivery(params, rendered, check_mode, diff, progress):
-    """Deliver ``rendered`` (from :func:`prepared_systems`) as the validated ``params`` say; raises SlipwayError."""
+def run_delivery(params, rendered, check_mode, diff, progress, deferred=None):
+    """Deliver ``rendered`` (from :func:`prepared_systems`) as the validated ``params`` say; raises SlipwayError.
+    ``deferred``: how systems given without documents are rendered (``_release/deferred.py``; the action plugin's)."""
     from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import deliver_or_roll_back
 
     options = release_options(params, check_mode, diff, prune=params["prune"],
@@ -100,4 +101,5 @@ def run_delivery(params, rendered, check_mode, diff, progress):
                               retire_absent=params["retire_absent"], showroom=_showroom_record(params))
     with release_client(params) as client:
         return deliver_or_roll_back(client, rendered, options, progress=progress,
-                                    on_failure=resolved_on_failure(params["on_failure"], os.environ))
+                                    on_failure=resolved_on_failure(params["on_failure"], os.environ),
+                                    deferred=deferred)

@@ -27,6 +27,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._kube.wait import
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._release import gating
 from ansible_collections.slipway.platform.plugins.module_utils._release.digest_key import hmac_key
+from ansible_collections.slipway.platform.plugins.module_utils._release.deferred import is_deferred
 from ansible_collections.slipway.platform.plugins.module_utils._release.dry_run import dry_run
 from ansible_collections.slipway.platform.plugins.module_utils._release.health import HealthCheck
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import (
@@ -44,13 +45,15 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.result i
 from ansible_collections.slipway.platform.plugins.module_utils._release.retire import retirement
 from ansible_collections.slipway.platform.plugins.module_utils._release.rollout import Rollout
 from ansible_collections.slipway.platform.plugins.module_utils._release.schedule import run_in_order
-from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import annotate_config
+from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import SnapshotReader, annotate_config
 from ansible_collections.slipway.platform.plugins.module_utils._release.validation import place, validated_systems
 
 
 class Delivery:
-    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=(), companions=()):
+    def __init__(self, client, raw_systems, options, progress=None, action=None, drop=(), companions=(),
+                 deferred=None):
         self.client = client
+        self.deferred = deferred  # DeferredRendering: systems rendered once the journal says whether they changed
         self.opts = options
         self.raw = raw_systems
         self.progress = progress or (lambda line: None)
@@ -86,16 +89,26 @@ class Delivery:
 
     # ----------------------------------------------------------------- before any write
 
+    def pending(self):
+        """Whether some systems wait for the journal to say if they must be rendered (``_release/deferred.py``)."""
+        return self.deferred is not None and any(is_deferred(raw) for raw in self.raw)
+
     def validate_locally(self):
+        if self.pending():
+            return  # validated in read_journal, once every system has its documents
         self.systems = validated_systems(self.raw, self.opts)
         for system in self.systems:
             for desired in system.objects:
                 self.masked |= secret_values(desired.body)
 
     def connect(self):
-        place(self.systems, self.discovery, self.opts.context)
         self.key = hmac_key(self.client, self.opts.journal_namespace, create=not self.opts.check_mode)
         self.applier = Applier(self.client, self.key, self.opts.force_conflicts, self.opts.reclaim_managers)
+        if not self.pending():
+            self.place()
+
+    def place(self):
+        place(self.systems, self.discovery, self.opts.context)
         annotate_config(self.systems, self.key)  # config versioning: pod templates carry their config's digest
 
     def read_journal(self):
@@ -103,6 +116,14 @@ class Delivery:
         # the latest record alone (the journal's index, then one record): a long history costs nothing here
         self.last = Journal(self.client, self.opts.context, self.opts.journal_namespace).latest()
         self.records = [self.last] if self.last else []
+        if self.pending():
+            reader = SnapshotReader(self.client, self.opts.context, self.opts.journal_namespace)
+            self.raw = self.deferred.resolve(self.raw, self.last, self.key, reader)
+            self.validate_locally()
+            self.place()
+            if self.deferred.reused:
+                self.say(f"{len(self.deferred.reused)} system(s) with unchanged inputs reuse the objects their last "
+                         f"release applied; {len(self.deferred.rendered)} rendered")
         retiring, self.not_delivered = retirement(self.systems, self.last_systems, self.leaving, self.opts.retire,
                                                   self.opts.retire_absent)
         self.systems.extend(retiring)

@@ -10,6 +10,7 @@ import time
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest
 from ansible_collections.slipway.platform.plugins.module_utils._kube.whoami import whoami
+from ansible_collections.slipway.platform.plugins.module_utils._release.deferred import recorded_inputs
 from ansible_collections.slipway.platform.plugins.module_utils._release.history import prune
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
 from ansible_collections.slipway.platform.plugins.module_utils._release.options import actor
@@ -51,6 +52,9 @@ def release_record(delivery, outcome, message, dry=False):
                              for p in run.plans],
                  "result": run.result if not dry else "planned",
                  "changed_in": previous.get("changed_in") if not run.changed and previous else None}
+        inputs = recorded_inputs(delivery.key, system.inputs)
+        if inputs:  # a later run with the same inputs reuses this release's objects instead of rendering them
+            entry["inputs"] = inputs
         if system.health:  # kept for a rollback to this release, which checks the same gates
             entry["health"] = [gate.spec() for gate in system.health]
         sampled = [g for g in (run.health or {}).get("gates") or [] if "samples" in g]

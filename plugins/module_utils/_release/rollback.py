@@ -124,8 +124,10 @@ def rollback(client, options, revision=None, systems=None, reason=None, progress
     return result
 
 
-def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progress=None):
+def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progress=None, deferred=None):
     """A delivery that, when it fails after writing (``on_failure='rollback'``), rolls its systems back.
+
+    ``deferred``: a ``_release.deferred.DeferredRendering`` for the systems given without documents.
 
     The failed release stays in the journal (outcome ``failed``), followed by the rollback's own entry; the error
     raised tells both stories (``rollback`` holds the rollback's result or error). The rollback runs under the
@@ -133,8 +135,9 @@ def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progre
     """
     if on_failure not in ON_FAILURE:
         raise SlipwayError(f"on_failure must be one of {', '.join(ON_FAILURE)}, not {on_failure!r}")
+    runner = functools.partial(Delivery, deferred=deferred) if deferred is not None else None
     if on_failure != "rollback" or options.check_mode:
-        return deliver(client, raw_systems, options, progress=progress)
+        return deliver(client, raw_systems, options, progress=progress, runner=runner)
     names = [s.get("name") for s in raw_systems]
 
     def roll_back(exc, lease):
@@ -156,4 +159,4 @@ def deliver_or_roll_back(client, raw_systems, options, on_failure="fail", progre
         raise SlipwayError(f"{exc.msg}\nRolled back automatically to release {back['rollback']['to']} ({recorded}).",
                            **dict(exc.details, rollback=back)) from None
 
-    return deliver(client, raw_systems, options, progress=progress, recover=roll_back)
+    return deliver(client, raw_systems, options, progress=progress, runner=runner, recover=roll_back)

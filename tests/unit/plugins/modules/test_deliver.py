@@ -100,7 +100,7 @@ def action_for(args, transport):
 def test_a_local_task_runs_the_engine_in_process_and_masks_secret_values(monkeypatch):
     seen = {}
 
-    def fake_run(params, systems, check_mode, diff, progress):
+    def fake_run(params, systems, check_mode, diff, progress, deferred=None):
         seen["secret"] = systems[0]["documents"][0]["content"]["stringData"]["k"]
         progress("app: ready")
         return {"changed": True, "echo": "value SENTINEL-unit-1234 leaked"}
@@ -143,7 +143,7 @@ def test_task_parameters_reach_the_engine_options(monkeypatch):
 
     seen = {}
     monkeypatch.setattr(rollback, "deliver_or_roll_back",
-                        lambda client, systems, options, on_failure, progress: seen.update(
+                        lambda client, systems, options, on_failure, progress, deferred: seen.update(
                             options=options, on_failure=on_failure) or {"changed": False})
     params = ArgumentSpecValidator(deliver_task.DELIVER_SPEC).validate(
         {"context": "unit", "systems": ["app"], "rendered": rendered(), "api_url": "https://127.0.0.1:1",

@@ -99,7 +99,7 @@ def test_the_record_tells_the_story_and_drops_removed_systems():
     assert sorted(failed["systems"]) == ["app", "newcomer"] and "retired" not in failed
 
 
-def recorded_failure(client, raw, options, progress=None, recover=None):
+def recorded_failure(client, raw, options, progress=None, runner=None, recover=None):
     """Stands in for ``deliver``: fails after writing and, as it does, hands the error to ``recover`` first."""
     error = SlipwayError("delivery to local failed (recorded as revision 3): app: boom", recorded=True, revision=3)
     if recover is not None:
@@ -132,7 +132,7 @@ def test_automatic_rollback_only_after_a_recorded_failure(monkeypatch):
         rb.deliver_or_roll_back(None, raw, Options(context="local", check_mode=True), on_failure="rollback")
     assert not calls
 
-    def unrecorded(client, raw, options, progress=None, recover=None):
+    def unrecorded(client, raw, options, progress=None, runner=None, recover=None):
         raise SlipwayError("1 object(s) failed the server-side dry-run; nothing was written")
 
     monkeypatch.setattr(rb, "deliver", unrecorded)
