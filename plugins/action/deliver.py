@@ -121,6 +121,8 @@ class ActionModule(ActionBase):
         rendered = args.get("rendered")
         # systems rendered here are dicts already: the validator would deep-copy every document to check that
         typed = isinstance(rendered, list) and all(isinstance(system, dict) for system in rendered)
+        if isinstance(args.get("systems"), list):  # plain str: deep-copying tagged ones costs 30 ms per 1,000
+            args = dict(args, systems=[str(name) for name in args["systems"]])
         validated = ArgumentSpecValidator(DELIVER_SPEC).validate(dict(args, rendered=[]) if typed else args)
         if validated.error_messages:
             return {"failed": True, "msg": "; ".join(validated.error_messages)}

@@ -160,7 +160,7 @@ def build_systems(raw_systems):
                 if problems:
                     errors.extend(problems)
                     continue
-                body = plain_copy(item)
+                body = item if raw.get("documents_owned") else plain_copy(item)
                 body.pop("status", None)
                 annotate_workload(body, metrics, name)  # where Prometheus finds the pods (_metrics.py)
                 desired = Desired(system=name, source=item_source, body=body)

@@ -48,6 +48,7 @@ def test_unchanged_inputs_reuse_the_stored_objects_and_their_files():
     assert deferred.reused == ["app"] and deferred.rendered == []
     assert out[0]["documents"] == [{"file": "stored objects of release 2", "index": 0, "content": CM}]
     assert out[0]["files"] == ["app/deploy/a.yaml.j2"] and not is_deferred(out[0])
+    assert out[0]["documents_owned"]  # parsed for this run: validation need not copy them
     assert told == out
 
 
@@ -60,6 +61,7 @@ def test_changed_new_or_unreadable_systems_are_rendered_and_ready_ones_pass_thro
     assert deferred.rendered == ["changed", "new", "same"] and deferred.reused == []
     assert out[3] is ready and [s["name"] for s in told] == ["changed", "new", "same"]
     assert out[0]["documents"][0]["file"] == "changed/deploy/a.yaml.j2"
+    assert not any(system.get("documents_owned") for system in out)  # rendered ones may be shared: copied
 
 
 def test_without_a_latest_release_everything_is_rendered():
