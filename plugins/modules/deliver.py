@@ -228,6 +228,11 @@ notes:
     Other objects are shown in diffs as they are.
   - An immutable field change (for example a Job template or a Deployment selector) fails the dry-run with the
     field named; nothing is written. Delete the object, or rename it, and deliver again.
+  - With a C(local) connection, a system whose inputs did not change since the latest release (its manifest files,
+    C(slipway.yml), images, values, the variables its templates name) is not rendered again; the objects that release
+    stored are compared with the live ones instead, so hand edits are still undone. Templates that call C(lookup),
+    C(query) or C(now), read C(vars) or C(hostvars), include other templates or use random filters are always
+    rendered.
 seealso:
   - module: slipway.platform.release_info
 """
