@@ -8,17 +8,12 @@ from __future__ import annotations
 import time
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
-from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest
 from ansible_collections.slipway.platform.plugins.module_utils._kube.whoami import whoami
 from ansible_collections.slipway.platform.plugins.module_utils._release.deferred import recorded_inputs
 from ansible_collections.slipway.platform.plugins.module_utils._release.history import prune
 from ansible_collections.slipway.platform.plugins.module_utils._release.journal import Journal
 from ansible_collections.slipway.platform.plugins.module_utils._release.options import actor
-from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import snapshot_writer
-
-
-def manifest_digest(key, run):
-    return keyed_digest(key, sorted(p.digest for p in run.plans))
+from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import manifest_digest, snapshot_writer
 
 
 def counts(runs, check_mode):
@@ -44,7 +39,8 @@ def release_record(delivery, outcome, message, dry=False):
                 gone.append(system.name)
             continue
         previous = last_systems.get(system.name) or {}
-        entry = {"namespace": system.namespace, "images": system.images, "git_sha": system.git_sha,
+        entry = {"namespace": system.namespace, "depends_on": list(system.depends_on), "images": system.images,
+                 "git_sha": system.git_sha,
                  "manifest_digest": manifest_digest(delivery.key, run),
                  "files": system.files,
                  "objects": [{"apiVersion": p.desired.api_version, "kind": p.desired.kind,

@@ -85,8 +85,11 @@ def rollback_systems(reader, target, current, systems=None):
                            hint=f"systems of the current release: {', '.join(sorted(in_current)) or 'none'}")
     stored = reader.release_objects(target, [n for n in wanted if n in in_target])
     source = f"snapshot of release {target['revision']}"
-    raw = [raw_system(name, dict(stored[name], health=in_target[name].get("health")), source)
-           for name in sorted(stored)]  # the gates the release was delivered with (none before they were recorded)
+    # the record says what the release was (its gates, its commit); the snapshot, which may be an earlier
+    # revision's holding the same objects, gives the objects
+    raw = [raw_system(name, dict(stored[name], health=in_target[name].get("health"),
+                                 git_sha=in_target[name].get("git_sha", stored[name].get("git_sha"))), source)
+           for name in sorted(stored)]
     dropped = sorted(n for n in wanted if n not in in_target)
     for name in dropped:
         entry = dict(in_current[name], objects=[], depends_on=[])

@@ -82,6 +82,14 @@ def test_systems_added_after_the_target_are_emptied_and_dropped():
         rb.rollback_systems(FakeReader({}), target, current, systems=["ghost"])
 
 
+def test_the_commit_comes_from_the_target_record_when_its_objects_were_stored_by_an_earlier_revision():
+    target = rec(3, app="a")
+    target["systems"]["app"]["git_sha"] = "c3"
+    stored = dict(entry("app"), git_sha="c1")  # revision 1 stored the same objects from an older commit
+    raw, _dropped = rb.rollback_systems(FakeReader({"app": stored}), target, rec(4, app="b"))
+    assert raw[0]["git_sha"] == "c3"
+
+
 def test_the_record_tells_the_story_and_drops_removed_systems():
     emptied = {"name": "newcomer", "namespace": "shop", "documents": []}
     run = Delivery(FakeClient(), [emptied], Options(context="local"),

@@ -116,14 +116,54 @@ def test_pack_is_deterministic():
     assert s.pack({"b": 1, "a": [1, 2]}) == s.pack({"a": [1, 2], "b": 1})
 
 
+def delivered(runs, last=None):
+    """A delivery's state as ``system_entries`` reads it (``engine.Delivery``)."""
+    return SimpleNamespace(runs=runs, last=last, key=KEY, last_systems=(last or {}).get("systems") or {})
+
+
+def app_run(digest="d1", images=None, depends_on=("db",)):
+    plan = SimpleNamespace(body={"kind": "ConfigMap", "metadata": {"name": "x"}}, digest=digest)
+    system = System(name="app", namespace="shop", depends_on=list(depends_on), images=images or {"app": "r/app:1"},
+                    files=["f"])
+    return SimpleNamespace(system=system, plans=[plan])
+
+
+def recorded(run, stored_in=2):
+    """The latest record, as it was written when ``run`` was delivered and its objects stored by ``stored_in``."""
+    system = run.system
+    return {"systems": {"app": {"namespace": system.namespace, "images": dict(system.images),
+                                "depends_on": list(system.depends_on), "files": list(system.files),
+                                "manifest_digest": s.manifest_digest(KEY, run)}},
+            "snapshot": {"stored": {"app": stored_in}}}
+
+
 def test_system_entries_keep_the_applied_bodies():
-    plan = SimpleNamespace(body={"kind": "ConfigMap", "metadata": {"name": "x"}})
-    system = System(name="app", namespace="shop", depends_on=["db"], images={"app": "r/app:1"}, files=["f"])
-    delivery = SimpleNamespace(runs={"app": SimpleNamespace(system=system, plans=[plan])})
-    found = s.system_entries(delivery)
+    run = app_run()
+    found = s.system_entries(delivered({"app": run}))
     assert found == {"app": {"namespace": "shop", "depends_on": ["db"], "images": {"app": "r/app:1"},
-                             "git_sha": None, "files": ["f"], "objects": [plan.body]}}
-    assert found["app"]["objects"][0] is not plan.body
+                             "git_sha": None, "files": ["f"], "objects": [run.plans[0].body]}}
+    assert found["app"]["objects"][0] is not run.plans[0].body
+
+
+def test_a_system_applying_what_an_earlier_revision_stored_points_at_it_instead_of_being_stored_again():
+    last = recorded(app_run())
+    assert s.system_entries(delivered({"app": app_run()}, last)) == {}
+    client = FakeClient()
+    write(client, {"app": entry(cm("a", v="1"))})  # revision 1 stores app
+    writer = s.SnapshotWriter(client, "local", "slipway-system", {}, {"snapshot": {"stored": {"app": 1}}})
+    second = Journal(client, "local").write({"outcome": "succeeded", "systems": {"app": {}}}, after_revision=1,
+                                            attach=writer)
+    assert second["snapshot"]["stored"] == {"app": 1} and second["snapshot"]["objects"] == 0
+    assert s.SnapshotReader(client, "local", "slipway-system").release_objects(second)["app"]["objects"] == [
+        cm("a", v="1")]
+
+
+@pytest.mark.parametrize("change", [{"digest": "d2"}, {"images": {"app": "r/app:2"}}, {"depends_on": ()}])
+def test_a_system_whose_objects_or_description_changed_is_stored_again(change):
+    last = recorded(app_run())
+    assert list(s.system_entries(delivered({"app": app_run(**change)}, last))) == ["app"]
+    unindexed = dict(last, snapshot={"stored": {}})  # the revision holding it is not known: store it
+    assert list(s.system_entries(delivered({"app": app_run()}, unindexed))) == ["app"]
 
 
 def test_raw_system_is_what_deliver_takes():
