@@ -10,7 +10,8 @@ A rollback reapplies exactly what a release applied, so every record keeps its r
   record, the output or an annotation).
 
 The record itself only gets a small index, ``snapshot``: which revision holds each system's objects (a system
-carried over from an earlier release points at the revision that stored it) and how many objects there are.
+carried over from an earlier release, or delivered again with the same objects, points at the revision that stored
+it) and how many objects this revision stores.
 
 Config versioning: every pod template that uses a ConfigMap or Secret declared in the same delivery gets the
 annotation ``slipway.io/config-digest``, a keyed hash of that config. Changing the config rolls the workload
