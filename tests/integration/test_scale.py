@@ -4,7 +4,9 @@ journal keeps only the history it is asked to."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 from fixtures.deliver.support import (
     Journal,
@@ -55,24 +57,28 @@ def test_waiting_for_readiness_costs_a_few_requests_not_one_list_per_round(stack
 
 def test_five_concurrent_deliveries_of_different_contexts_all_succeed_with_consistent_journals(
         stack_dir, kubectl, context):
-    """Five contexts of 40 systems each (the issue asks 200 each; 40 keeps CI within its time on two cores),
-    delivered at once and waited for: each succeeds, records one release of its own systems, holds no lock."""
+    """Five contexts of 40 systems each, delivered at once and waited for: each succeeds, records one release of its
+    own systems, holds no lock. The issue asks 200 each; 40 keeps CI within its time on two cores, and
+    ``SLIPWAY_SCALE_SYSTEMS=200`` runs the issue's size (on a stack with room for 1,000 pods: ``up --nodes 5``)."""
+    count = int(os.environ.get("SLIPWAY_SCALE_SYSTEMS", "40"))
     contexts = [f"{context}-{n}" for n in range(5)]
     namespaces = [grant_namespace(kubectl, unique("t-scale")) for _context in contexts]
     results, failures = {}, {}
 
     def deliver(name, namespace):
         try:
-            results[name] = run(stack_dir, fleet(namespace, 40), name, wait=True, wait_timeout=300)[0]
+            results[name] = run(stack_dir, fleet(namespace, count), name, wait=True, wait_timeout=900)[0]
         except Exception as exc:  # noqa: BLE001 - reported below, per context
             failures[name] = exc
 
     threads = [threading.Thread(target=deliver, args=pair) for pair in zip(contexts, namespaces, strict=True)]
+    started = time.monotonic()
     try:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(600)
+            thread.join(1200)
+        print(f"\n5 contexts x {count} systems, delivered at once and waited for: {time.monotonic() - started:.1f} s")
         assert failures == {}
         admin = client_for(stack_dir, "admin")
         try:
@@ -81,10 +87,10 @@ def test_five_concurrent_deliveries_of_different_contexts_all_succeed_with_consi
                 records = Journal(admin, name).records()
                 assert [(r["revision"], r["outcome"]) for r in records] == [(1, "succeeded")]
                 assert {s["namespace"] for s in records[0]["systems"].values()} == {namespace}
-                assert len(records[0]["systems"]) == 40
+                assert len(records[0]["systems"]) == count
                 ready = kubectl("get", "deployments", "-n", namespace, "-o",
                                 "jsonpath={.items[*].status.availableReplicas}").stdout.split()
-                assert ready == ["1"] * 40
+                assert ready == ["1"] * count
                 held = kubectl("get", "lease", f"slipway-lock-{name}", "-n", "slipway-system", "-o",
                                "jsonpath={.spec.holderIdentity}", check=False).stdout
                 assert held == ""
