@@ -93,7 +93,9 @@ class ActionModule(ActionBase):
         try:
             if args.get("rendered") is None:
                 started = time.monotonic()
-                args["rendered"], network = self.render(args, task_vars)
+                # only a local run can render later, in this process (a module on another host gets documents)
+                args["rendered"], network = self.render(args, task_vars,
+                                                        defer=self._connection.transport == "local")
                 display.vv(f"slipway: rendered {len(args['rendered'])} systems in {time.monotonic() - started:.2f}s")
         except AnsibleActionFail as exc:
             return dict(result, failed=True, msg=str(exc.message if hasattr(exc, "message") else exc))
@@ -191,7 +193,9 @@ class ActionModule(ActionBase):
             if finished:
                 return
 
-    def render(self, args, task_vars):
+    def render(self, args, task_vars, defer=False):
+        """``(rendered systems, network plan)``. With ``defer``, a system whose inputs can be digested comes without
+        documents and with ``inputs``: the engine renders it (``render_deferred``) only if its inputs changed."""
         root = args.get("ecosystem_root") or task_vars.get("slipway_ecosystem_root")
         names = args.get("systems")
         if not root:
@@ -222,10 +226,9 @@ class ActionModule(ActionBase):
             network = network_baseline(args.get("network_policy"), args.get("network_peers"), descriptions, described)
         except SlipwayError as exc:
             raise AnsibleActionFail(exc.msg) from None
-        # a system whose inputs did not change reuses its last release's objects (the engine decides, from the
-        # journal); only a local run can render later, in this process (a module on another host gets documents)
+        # a system whose inputs did not change reuses its last release's objects (the engine decides, from the journal)
         digests = None
-        if self._connection.transport == "local" and not args.get("showroom"):
+        if defer and not args.get("showroom"):
             digests = InputDigests(renderer, task_vars, [args.get("context"), namespaces, network.mode])
         rendered = []
         for name in names:

@@ -153,3 +153,23 @@ def test_task_parameters_reach_the_engine_options(monkeypatch):
     assert (options.retire, options.retire_absent, options.concurrency, options.check_mode, options.diff) == \
         (("legacy",), True, 3, True, True)
     assert seen["on_failure"] == "rollback"
+
+
+def test_only_a_deferring_render_leaves_documents_to_the_engine_and_its_later_rendering_is_the_same(tmp_path):
+    """``deployer_identity`` renders through the same plugin and needs every document: rendering defers only when the
+    deliver task asks for it (a local connection), and a deferred system rendered later gives what rendering now did."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    (tmp_path / "app" / "deploy").mkdir(parents=True)
+    (tmp_path / "app" / "slipway.yml").write_text("name: app\nnamespace: shop\nimages: [{name: app}]\n")
+    (tmp_path / "app" / "deploy" / "a.yaml.j2").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {image: '{{ images.app }}'}\n")
+    args = {"context": "unit", "systems": ["app"], "ecosystem_root": str(tmp_path), "registry": "r:5001"}
+    plugin = action_for(args, "local")
+    plugin._templar = Templar(loader=DataLoader())
+    now, _network = plugin.render(dict(args), {})
+    assert now[0]["documents"][0]["content"]["data"] == {"image": "r:5001/app:latest"} and "inputs" not in now[0]
+    later, _network = plugin.render(dict(args), {}, defer=True)
+    assert later[0]["documents"] is None and len(later[0]["inputs"]) == 64
+    assert plugin.render_deferred("app") == now[0]["documents"]
