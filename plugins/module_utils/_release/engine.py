@@ -102,14 +102,18 @@ class Delivery:
                 self.masked |= secret_values(desired.body)
 
     def connect(self):
+        ready = not self.pending()
+        if ready:  # kinds the API does not serve fail here, before the digest key is made on a new cluster
+            place(self.systems, self.discovery, self.opts.context)
         self.key = hmac_key(self.client, self.opts.journal_namespace, create=not self.opts.check_mode)
         self.applier = Applier(self.client, self.key, self.opts.force_conflicts, self.opts.reclaim_managers)
-        if not self.pending():
-            self.place()
+        if ready:
+            annotate_config(self.systems, self.key)  # config versioning: pod templates carry their config's digest
 
     def place(self):
+        """Place the systems resolved in ``read_journal`` (``connect`` placed the others)."""
         place(self.systems, self.discovery, self.opts.context)
-        annotate_config(self.systems, self.key)  # config versioning: pod templates carry their config's digest
+        annotate_config(self.systems, self.key)
 
     def read_journal(self):
         """Read under the Lease, so the systems recorded (and retired) are those of the release this run follows."""
