@@ -114,9 +114,15 @@ def readiness(obj):
     return READY, ""
 
 
+# Traefik's words for a backend Service it found without EndpointSlices: right after the Service is created the
+# endpointslice controller has not made them yet, so this refusal is transient (a missing Service says otherwise)
+BACKEND_STARTING = "endpointslices not found"
+
+
 def route_readiness(route):
     """An HTTPRoute is ready when each gateway it names (``parentRefs``) reports ``Accepted`` and ``ResolvedRefs``
-    True for its current generation; a False from any of them is the gateway refusing it, with the gateway's reason.
+    True for its current generation; a False from any of them is the gateway refusing it, with the gateway's reason,
+    except the refusal that says the backend Service's EndpointSlices are not there yet (``BACKEND_STARTING``).
 
     A route that names no gateway is served by none, so there is nothing to wait for.
     """
@@ -132,10 +138,14 @@ def route_readiness(route):
                       if c.get("observedGeneration", generation) >= generation}
         for name in ROUTE_CONDITIONS:
             condition = conditions.get(name) or {}
-            if condition.get("status") == "False":
-                said = f"{condition.get('reason', '')}: {condition.get('message', '')}".strip(": ")
+            said = f"{condition.get('reason', '')}: {condition.get('message', '')}".strip(": ")
+            if condition.get("status") == "False" and BACKEND_STARTING in condition.get("message", ""):
+                # the Service exists and its EndpointSlices are not made (or seen) yet: the gateway says so again
+                # once they are; the wait's timeout bounds it
+                waiting.append(f"{parent}: {name}=False {said} (the Service's EndpointSlices are on their way)")
+            elif condition.get("status") == "False":
                 return FAILED, f"{parent} refused the route: {name}=False {said}"
-            if condition.get("status") != "True":
+            elif condition.get("status") != "True":
                 waiting.append(f"{parent}: {name} not reported yet")
     if waiting:
         return PENDING, "; ".join(waiting)

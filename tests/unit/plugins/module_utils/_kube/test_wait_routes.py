@@ -55,6 +55,17 @@ def test_missing_backend_fails_with_the_gateways_reason():
                       "backend shop/missing not found")
 
 
+def test_a_service_whose_endpointslices_are_not_there_yet_is_waited_for_not_refused():
+    """Traefik says BackendNotFound for a Service it found without EndpointSlices: right after the Service is made
+    the endpointslice controller has not made them yet (seen on the lab cluster); it reports again once they exist."""
+    starting = parent_status(Accepted="True", ResolvedRefs=(
+        "False", "BackendNotFound", "Cannot load HTTPBackendRef shop/frontend: endpointslices not found"))
+    state, reason = w.readiness(route(reported=[starting]))
+    assert state == w.PENDING and "EndpointSlices are on their way" in reason
+    resolved = parent_status(Accepted="True", ResolvedRefs="True")
+    assert w.readiness(route(reported=[resolved]))[0] == w.READY
+
+
 def test_not_accepted_fails_even_while_refs_are_unknown():
     refused = parent_status(Accepted=("False", "NotAllowedByListeners", "no listener allows shop"))
     state, reason = w.readiness(route(reported=[refused]))
