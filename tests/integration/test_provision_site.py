@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -107,10 +109,20 @@ def releases() -> list[str]:
 
 
 def through_gateway(address: str, host: str, path: str) -> tuple[int, bytes]:
+    """One answer through a worker's gateway. Traefik serves a route a moment after it reports it accepted (its
+    load balancer learns the ready endpoints from the next EndpointSlice event; ``make demo`` retries the same way):
+    a 503 is asked again for up to 30 s, and the last answer is returned."""
     port = yaml.safe_load((EXAMPLE / "group_vars" / "all" / "gateway.yml").read_text())["slipway_cluster_gateway_port"]
     request = urllib.request.Request(f"http://{address}:{port}{path}", headers={"Host": host})
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the lab's own machines
-        return answer.status, answer.read()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the lab's own machines
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as refused:
+            if refused.code != 503 or time.monotonic() > deadline:
+                return refused.code, refused.read()
+        time.sleep(1)
 
 
 def test_the_gateway_is_programmed_by_traefik_on_every_worker(lab_cluster):
