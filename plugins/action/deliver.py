@@ -96,7 +96,8 @@ class ActionModule(ActionBase):
                 # only a local run can render later, in this process (a module on another host gets documents)
                 args["rendered"], network = self.render(args, task_vars,
                                                         defer=self._connection.transport == "local")
-                display.vv(f"slipway: rendered {len(args['rendered'])} systems in {time.monotonic() - started:.2f}s")
+                display.vv(f"slipway: prepared {len(args['rendered'])} systems ({len(self._deferred)} left to the "
+                           f"engine, rendered only if changed) in {time.monotonic() - started:.2f}s")
         except AnsibleActionFail as exc:
             return dict(result, failed=True, msg=str(exc.message if hasattr(exc, "message") else exc))
         if network is not None and network.mode != "off":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError
 from ansible_collections.slipway.platform.plugins.module_utils._kube.normalize import keyed_digest
+from ansible_collections.slipway.platform.plugins.module_utils._release.snapshot import stored_index
 
 INPUTS_FIELD = "inputs"
 STORED_SOURCE = "stored objects of release {revision}"
@@ -44,7 +45,7 @@ class DeferredRendering:
     def resolve(self, raw_systems, last, key, reader):
         """``raw_systems`` with every deferred system's documents filled, reused or rendered."""
         recorded = (last or {}).get("systems") or {}
-        stored = ((last or {}).get("snapshot") or {}).get("stored") or {}
+        stored = stored_index(last)
         out, filled = [], []
         for raw in raw_systems:
             if not is_deferred(raw):

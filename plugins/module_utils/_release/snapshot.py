@@ -105,6 +105,11 @@ def join_objects(plain, secret):
 # ----------------------------------------------------------------------------- writing
 
 
+def stored_index(record):
+    """``{system: revision holding its objects}`` of a record (empty without a record or a snapshot)."""
+    return ((record or {}).get("snapshot") or {}).get("stored") or {}
+
+
 def manifest_digest(key, run):
     """One keyed digest of everything a system's run applies (its objects' digests)."""
     return keyed_digest(key, sorted(p.digest for p in run.plans))
@@ -114,7 +119,7 @@ def stored_as_before(delivery, name, run):
     """Whether ``name`` applies exactly what the revision that stored it last time holds: the same objects (keyed
     digests), namespace, images, dependencies and files. Then the record points at that revision instead of storing
     the objects again, so a release that changes one system among 1,000 stores one."""
-    if name not in ((delivery.last or {}).get("snapshot") or {}).get("stored", {}):
+    if name not in stored_index(delivery.last):
         return False
     before, system = delivery.last_systems.get(name) or {}, run.system
     return (before.get("manifest_digest") == manifest_digest(delivery.key, run)
@@ -144,7 +149,7 @@ class SnapshotWriter:
         self.context = context
         self.namespace = namespace
         self.entries = entries
-        self.previous = ((previous or {}).get("snapshot") or {}).get("stored") or {}
+        self.previous = stored_index(previous)
 
     def __call__(self, record):
         revision = record["revision"]
@@ -259,7 +264,7 @@ class SnapshotReader:
 
     def release_objects(self, record, systems=None):
         """Every (or the named) system of a release with the objects it applied, resolved across revisions."""
-        stored = (record.get("snapshot") or {}).get("stored") or {}
+        stored = stored_index(record)
         wanted = list(record.get("systems") or {}) if systems is None else list(systems)
         out = {}
         for name in wanted:
