@@ -8,7 +8,7 @@ import os
 import urllib.error
 import urllib.request
 
-from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, SECRETS, STATE
+from stacklib.config import BIN, ETCD_VERSION, KUBECONFIGS, LOGS, PKI, PORTS, ROOT, SECRETS, STATE
 from stacklib.kubeapi import apiserver_ready, https_ok
 from stacklib.proc import StepFailed, running_command, running_pid, start_daemon, step, wait_until
 from stacklib.secrets import generated_secret, write_private
@@ -47,33 +47,19 @@ def ensure_etcd() -> str:
 
 AUDIT_POLICY = STATE / "audit-policy.yaml"
 ENCRYPTION_CONFIG = SECRETS / "encryption-config.yaml"
-# Who did what to access rules and workloads is kept whole; Secrets only as metadata (a body would hold the value).
-AUDITED_IN_FULL = [
-    {"group": "rbac.authorization.k8s.io",
-     "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"]},
-    {"group": "apps", "resources": ["deployments", "statefulsets", "daemonsets"]},
-    {"group": "batch", "resources": ["jobs", "cronjobs"]},
-]
+# The policy provisioned clusters get (roles/control_plane): Secrets as metadata only, access rules and workloads
+# whole, the control plane's own writes without bodies.
+SHARED_AUDIT_POLICY = ROOT / "roles" / "control_plane" / "files" / "audit-policy.yaml"
+COMPONENTS = "system:kube-proxy]"
 
 
-def audit_policy() -> dict:
-    return {
-        "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [
-            # Secrets and tokens are audited without their bodies: the audit log must never hold a secret.
-            {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]},
-                                                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]}]},
-            {"level": "None", "users": ["system:kube-scheduler", "system:kube-controller-manager",
-                                        "kwok-controller"], "verbs": ["get", "list", "watch"]},
-            {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
-             "users": ["system:kube-scheduler", "system:kube-controller-manager", "kwok-controller"]},
-            {"level": "RequestResponse", "verbs": ["create", "update", "patch", "delete", "deletecollection"],
-             "resources": AUDITED_IN_FULL},
-            {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
-            {"level": "Metadata"},
-        ],
-    }
+def audit_policy() -> str:
+    """The shared policy, with kwok (the stack's simulated kubelets) counted among the components."""
+    text = SHARED_AUDIT_POLICY.read_text()
+    if COMPONENTS not in text:
+        raise StepFailed(f"{SHARED_AUDIT_POLICY} no longer lists the components as '[..., {COMPONENTS}': "
+                         "update audit_policy() in hack/stacklib/control_plane.py with it")
+    return text.replace(COMPONENTS, "system:kube-proxy, kwok-controller]")
 
 
 def encryption_config() -> dict:
@@ -121,7 +107,7 @@ def ensure_apiserver() -> str:
     if running_pid("kube-apiserver") and apiserver_up():
         return "already running"
     restarted = "restarted with a new command line" if running_pid("kube-apiserver") else "started"
-    AUDIT_POLICY.write_text(json.dumps(audit_policy()))
+    AUDIT_POLICY.write_text(audit_policy())
     write_private(ENCRYPTION_CONFIG, json.dumps(encryption_config()))
     write_authentication_config()
     start_daemon("kube-apiserver", apiserver_command())

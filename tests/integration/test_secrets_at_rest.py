@@ -77,3 +77,22 @@ def test_access_rule_changes_are_audited_with_who_and_what(kubectl, ns, audit_lo
     assert event["level"] == "RequestResponse"
     assert event["user"]["username"], "the audit event does not say who"
     assert event["responseObject"]["rules"][0]["resources"] == ["configmaps"]
+
+
+def test_the_control_planes_own_writes_are_audited_without_bodies(kubectl, ns, audit_log):
+    """The policy provisioned clusters get (roles/control_plane/files/audit-policy.yaml): a person's Deployment
+    whole, the ReplicaSet the controller makes of it as who/what/when only, and no events at all."""
+    kubectl("create", "deployment", "audited-app", "-n", ns, "--image=registry.invalid/app:1")
+    _text, made = audit_log(lambda e: (e.get("objectRef") or {}).get("resource") == "replicasets"
+                            and e["objectRef"].get("namespace") == ns and e["verb"] == "create"
+                            and e.get("stage") == "ResponseComplete")
+    assert made, "the controller's ReplicaSet was not audited"
+    assert made[0]["user"]["username"] == "system:serviceaccount:kube-system:deployment-controller"
+    assert made[0]["level"] == "Metadata" and "requestObject" not in made[0] and "responseObject" not in made[0]
+    text, asked = audit_log(lambda e: (e.get("objectRef") or {}).get("resource") == "deployments"
+                            and e["objectRef"].get("name") == "audited-app" and e["verb"] == "create")
+    assert asked and asked[0]["level"] == "RequestResponse"
+    assert asked[0]["requestObject"]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.invalid/app:1"
+    events = [e for e in map(json.loads, text.splitlines())
+              if (e.get("objectRef") or {}).get("resource") == "events" and e["objectRef"].get("namespace") == ns]
+    assert events == [], "events are left out of the audit log"
