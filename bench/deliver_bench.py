@@ -6,6 +6,9 @@
                                     image changed, (d) slipway.platform.rollback of all to release 1; against
 (k') kubectl apply + wait        -- kubectl apply --server-side of the same objects, then `kubectl wait
                                     --for=condition=Available` of every Deployment
+(h) Helm-like, sequential       -- per system, one after the other: kubectl apply of its objects, then kubectl
+                                    rollout status (what `helm upgrade --install --wait` per service does);
+                                    --sequential-limit systems measured, the rest extrapolated
 (a) Slipway cold delivery        -- ansible-playbook running slipway.platform.deliver (templates rendered
                                     on the controller), no wait
 (b) Slipway redelivery           -- nothing changed: must make zero writes (median of --repeats runs, with the
@@ -367,7 +370,29 @@ def waited_section(args, tmp, context, rows):
                      f"requests={k_apply_requests + k_wait_requests} (apply {k_apply:.2f} s, wait {k_wait:.2f} s)"))
     finally:
         gone(ns_kw)
+    if args.sequential_limit:
+        ns_h = fresh_namespace("bench-sequential")
+        try:
+            h_time, done = timed(lambda: sequential(tmp, ns_h, w, args.sequential_limit))
+            out["h"] = h_time * w / done
+            rows.append((f"(h) Helm-like: per system apply + rollout status ({done} of {w}, extrapolated)",
+                         out["h"], f"measured {h_time:.1f}s for {done} systems"))
+        finally:
+            gone(ns_h)
     return w, out
+
+
+def sequential(tmp, namespace, systems, limit):
+    """What a Helm-style tool does per release, one system after the other (`helmfile sync` of one chart per
+    service, `helm upgrade --install --wait` each): apply the system's objects, then wait for its rollout."""
+    done = min(limit, systems)
+    objects = rendered_objects(done, namespace)
+    for i in range(done):
+        manifest = tmp / f"sequential-{i}.yaml"
+        manifest.write_text(yaml.safe_dump_all(objects[3 * i:3 * i + 3]))
+        kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(manifest))
+        kubectl("rollout", "status", f"deployment/svc{i:03d}", "-n", namespace, "--timeout=300s")
+    return done
 
 
 def forget(context):
@@ -383,6 +408,9 @@ def main():
                              "fit the simulated nodes (250 pods a kwok node), twice during a rollout")
     parser.add_argument("--k8s-limit", type=int, default=0,
                         help="apply only this many objects with kubernetes.core.k8s and extrapolate (0: all)")
+    parser.add_argument("--sequential-limit", type=int, default=30,
+                        help="systems of the Helm-like sequential reference (h) measured, the rest extrapolated "
+                             "(0: leave it out)")
     parser.add_argument("--keep", action="store_true", help="keep the namespaces")
     parser.add_argument("--repeats", type=int, default=3,
                         help="repeatable measurements (redeliveries, kubectl again, the floor) give their median")
@@ -469,6 +497,8 @@ def main():
               f"writes {b_result['writes']}, target 0]")
         print(f"  (c) one changed among {n:<5} = {c_time:6.2f} s [<= 3 s at 1,000 systems; writes "
               f"{c_result['writes']}: its Deployment, the lock and the journal record]")
+        if "h" in waited:
+            print(f"  (a') / (h)                  = {waited['a_wait'] / waited['h']:6.2f}   [<= 0.6]")
         print(f"  (d) / (a')                  = {waited['d'] / waited['a_wait']:6.2f}   [<= 1.0]")
         print(f"  (l) / (a)                   = {d_full / a_time:6.2f}   [>= 20]")
         print(f"  without Ansible's own start-up (f): (a - f) / (k cold) = {(a_time - f_time) / c_cold:6.2f}, "

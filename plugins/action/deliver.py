@@ -34,6 +34,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.showroom
     rewritten_description as showroom_description,
 )
 from ansible_collections.slipway.platform.plugins.plugin_utils._inputs import InputDigests
+from ansible_collections.slipway.platform.plugins.plugin_utils._release_display import progress_printer, summary_lines
 from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer, RenderError
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
@@ -133,14 +134,7 @@ class ActionModule(ActionBase):
         if typed:
             params["rendered"] = rendered  # prepared_systems copies it before anything is changed
         hidden = set(validated._no_log_values)  # pylint: disable=protected-access  # the spec's no_log values
-        from ansible_collections.slipway.platform.plugins.module_utils._release.delivery import DetailLine
-
-        lines_lock = threading.Lock()
-
-        def progress(line):
-            with lines_lock:  # the engine reports from several threads
-                show = display.v if isinstance(line, DetailLine) else display.display  # one line per object: -v
-                show(f"  slipway: {line}")
+        progress = progress_printer(display)
 
         deferred = None
         if self._deferred:
@@ -294,15 +288,6 @@ class ActionModule(ActionBase):
         return {name: moved.get(namespace, namespace) for name, namespace in found.items()}
 
     def summary(self, outcome):
-        rows = outcome.get("systems") or []
-        if not rows or not isinstance(rows, list):
-            return
-        table = [("system", "image", "revision", "result", "seconds")]
-        for row in rows:
-            images = ", ".join(sorted((row.get("images") or {}).values())) or "-"
-            table.append((row.get("system", ""), images, str(row.get("revision") or "-"), row.get("result", ""),
-                          f"{row.get('seconds', 0):.1f}"))
-        widths = [max(len(r[i]) for r in table) for i in range(5)]
-        lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table]
-        display.display("\n".join([f"slipway: release {outcome.get('revision') or '-'} of "
-                                   f"{outcome.get('context', '')}: {outcome.get('summary')}"] + lines))
+        lines = summary_lines(outcome)
+        if lines:
+            display.display("\n".join(lines))

@@ -33,6 +33,10 @@ description:
     that the restored release did not have is removed like an O(slipway.platform.canary#module:action=abort) would;
     the route gets its rules back before the canary's Service goes, and the journal entry lists it in
     C(action.routes_restored).
+  - With a C(local) connection (every Slipway inventory) the rollback runs in the controller's process and shows
+    one line per system as it becomes ready (one per object with C(-v)), then a table of the systems, as
+    M(slipway.platform.deliver) does; on another host the module runs there and its lines arrive with the result
+    (RV(progress)).
 author: Slipway engineers (@slipway)
 extends_documentation_fragment:
   - slipway.platform.kube
@@ -158,30 +162,16 @@ lock_taken_over_from:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.slipway.platform.plugins.module_utils._errors import SlipwayError  # noqa: E402
-from ansible_collections.slipway.platform.plugins.module_utils._release.run_args import (  # noqa: E402
-    RELEASE_RUN_SPEC,
-    release_client,
-    release_options,
+from ansible_collections.slipway.platform.plugins.module_utils._release.rollback_task import (  # noqa: E402
+    ROLLBACK_SPEC,
+    run_rollback,
 )
 
 
 def main():
-    argument_spec = dict(
-        RELEASE_RUN_SPEC,
-        revision=dict(type="int"),
-        systems=dict(type="list", elements="str"),
-        reason=dict(type="str"),
-        force_conflicts=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
+    module = AnsibleModule(argument_spec=ROLLBACK_SPEC, supports_check_mode=True)
     try:
-        from ansible_collections.slipway.platform.plugins.module_utils._release.rollback import rollback
-
-        options = release_options(params, module.check_mode, module._diff, force_conflicts=params["force_conflicts"])
-        with release_client(params) as client:
-            result = rollback(client, options, revision=params["revision"], systems=params["systems"],
-                              reason=params["reason"])
+        result = run_rollback(module.params, module.check_mode, module._diff)
     except ImportError as exc:
         module.fail_json(msg=f"slipway.platform.rollback could not load its libraries (urllib3 is required): {exc}")
     except SlipwayError as exc:

@@ -85,19 +85,7 @@ def test_system_descriptions_are_checked(tmp_path):
         action.load_description(str(tmp_path), "app")
 
 
-def action_for(args, transport):
-    """The deliver action plugin for a task with ``args`` on a connection of ``transport``, without Ansible."""
-    from unittest import mock
-
-    task = mock.MagicMock(args=args, check_mode=False, diff=False, async_val=0)
-    connection = mock.MagicMock(transport=transport)
-    plugin = action.ActionModule(task, connection, mock.MagicMock(), mock.MagicMock(), mock.MagicMock(),
-                                 mock.MagicMock())
-    plugin._supports_async = True
-    return plugin
-
-
-def test_a_local_task_runs_the_engine_in_process_and_masks_secret_values(monkeypatch):
+def test_a_local_task_runs_the_engine_in_process_and_masks_secret_values(monkeypatch, action_for):
     seen = {}
 
     def fake_run(params, systems, check_mode, diff, progress, deferred=None):
@@ -106,15 +94,15 @@ def test_a_local_task_runs_the_engine_in_process_and_masks_secret_values(monkeyp
         return {"changed": True, "echo": "value SENTINEL-unit-1234 leaked"}
 
     monkeypatch.setattr(action, "run_delivery", fake_run)
-    plugin = action_for({"context": "unit", "systems": ["app"], "rendered": rendered()}, "local")
+    plugin = action_for(action, {"context": "unit", "systems": ["app"], "rendered": rendered()}, "local")
     monkeypatch.setattr(plugin, "_execute_module", lambda **kw: pytest.fail("no module process for a local task"))
     result = plugin.deliver_here(dict(plugin._task.args))
     assert seen["secret"] == "SENTINEL-unit-1234"  # the engine gets the real value...
     assert "SENTINEL" not in json.dumps(result) and result["changed"]  # ...the output never does
 
 
-def test_a_local_task_reports_bad_arguments_and_engine_errors_as_failures():
-    plugin = action_for({}, "local")
+def test_a_local_task_reports_bad_arguments_and_engine_errors_as_failures(action_for):
+    plugin = action_for(action, {}, "local")
     assert "missing required arguments" in plugin.deliver_here({"systems": ["app"], "rendered": rendered()})["msg"]
     result = plugin.deliver_here({"context": "unit", "systems": ["app"], "rendered": rendered(),
                                   "api_url": "https://127.0.0.1:1", "request_timeout": 2})
@@ -122,14 +110,14 @@ def test_a_local_task_reports_bad_arguments_and_engine_errors_as_failures():
     assert "SENTINEL" not in json.dumps(result)
 
 
-def test_a_remote_task_ships_the_module_with_secret_values_in_their_no_log_option(monkeypatch):
+def test_a_remote_task_ships_the_module_with_secret_values_in_their_no_log_option(monkeypatch, action_for):
     sent = {}
 
     def fake_execute(module_name, module_args, task_vars):
         sent.update(module_args, name=module_name)
         return {"changed": False, "invocation": {"module_args": module_args}}
 
-    plugin = action_for({}, "ssh")
+    plugin = action_for(action, {}, "ssh")
     monkeypatch.setattr(plugin, "_execute_module", fake_execute)
     result = plugin.deliver_by_module({"context": "unit", "systems": ["app"], "rendered": rendered()}, {})
     assert sent["name"] == "slipway.platform.deliver" and "invocation" not in result
@@ -155,7 +143,8 @@ def test_task_parameters_reach_the_engine_options(monkeypatch):
     assert seen["on_failure"] == "rollback"
 
 
-def test_only_a_deferring_render_leaves_documents_to_the_engine_and_its_later_rendering_is_the_same(tmp_path):
+def test_only_a_deferring_render_leaves_documents_to_the_engine_and_its_later_rendering_is_the_same(
+        tmp_path, action_for):
     """``deployer_identity`` renders through the same plugin and needs every document: rendering defers only when the
     deliver task asks for it (a local connection), and a deferred system rendered later gives what rendering now did."""
     from ansible.parsing.dataloader import DataLoader
@@ -166,7 +155,7 @@ def test_only_a_deferring_render_leaves_documents_to_the_engine_and_its_later_re
     (tmp_path / "app" / "deploy" / "a.yaml.j2").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {image: '{{ images.app }}'}\n")
     args = {"context": "unit", "systems": ["app"], "ecosystem_root": str(tmp_path), "registry": "r:5001"}
-    plugin = action_for(args, "local")
+    plugin = action_for(action, args, "local")
     plugin._templar = Templar(loader=DataLoader())
     now, _network = plugin.render(dict(args), {})
     assert now[0]["documents"][0]["content"]["data"] == {"image": "r:5001/app:latest"} and "inputs" not in now[0]
