@@ -34,7 +34,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.showroom
     rewritten_description as showroom_description,
 )
 from ansible_collections.slipway.platform.plugins.plugin_utils._inputs import InputDigests
-from ansible_collections.slipway.platform.plugins.plugin_utils._release_display import progress_printer, summary_lines
+from ansible_collections.slipway.platform.plugins.plugin_utils._release_display import progress_printer, show_summary
 from ansible_collections.slipway.platform.plugins.plugin_utils._render import ManifestRenderer, RenderError
 from ansible_collections.slipway.platform.plugins.module_utils._release.deliver_task import (
     DELIVER_SPEC,
@@ -114,7 +114,7 @@ class ActionModule(ActionBase):
         else:
             outcome = self.deliver_by_module(args, task_vars)
         display.vv(f"slipway: the delivery ran for {time.monotonic() - started:.2f}s")
-        self.summary(outcome)
+        show_summary(display, outcome)
         result.update(outcome)
         if network is not None:
             result["network_policy"] = network.report()
@@ -286,8 +286,3 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"showroom: {getattr(exc, 'msg', exc)} (the option showroom needs a name)") \
                 from None
         return {name: moved.get(namespace, namespace) for name, namespace in found.items()}
-
-    def summary(self, outcome):
-        lines = summary_lines(outcome)
-        if lines:
-            display.display("\n".join(lines))

@@ -17,7 +17,7 @@ from ansible_collections.slipway.platform.plugins.module_utils._release.rollback
     ROLLBACK_SPEC,
     run_rollback,
 )
-from ansible_collections.slipway.platform.plugins.plugin_utils._release_display import progress_printer, summary_lines
+from ansible_collections.slipway.platform.plugins.plugin_utils._release_display import progress_printer, show_summary
 
 display = Display()
 
@@ -34,9 +34,7 @@ class ActionModule(ActionBase):
             outcome = self.roll_back_here(dict(self._task.args))
         else:
             outcome = self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars)
-        lines = summary_lines(outcome)
-        if lines:
-            display.display("\n".join(lines))
+        show_summary(display, outcome)
         result.update(outcome)
         return result
 

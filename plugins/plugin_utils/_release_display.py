@@ -39,3 +39,10 @@ def summary_lines(outcome):
     return ([f"slipway: release {outcome.get('revision') or '-'} of {outcome.get('context', '')}: "
              f"{outcome.get('summary')}"]
             + ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table])
+
+
+def show_summary(display, outcome):
+    """Show the closing table of ``outcome`` (nothing for a result without systems)."""
+    lines = summary_lines(outcome)
+    if lines:
+        display.display("\n".join(lines))
